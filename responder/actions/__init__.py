@@ -1,0 +1,1 @@
+"""Action kinds (one module per target family), written against ports; see registry."""

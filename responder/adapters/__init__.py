@@ -1,0 +1,1 @@
+"""The only IO: stores, coordinators, HTTP client, rule files."""

@@ -1,0 +1,1 @@
+"""Pure functions over frozen models: matching, templating, planning, state transitions."""

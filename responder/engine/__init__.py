@@ -1,0 +1,1 @@
+"""Async orchestration over ports: intake queue, gating, execution, recovery."""

@@ -1,0 +1,1 @@
+"""Frozen pydantic models with no IO: alerts, payloads, rules, plans, runs."""

@@ -1,0 +1,168 @@
+"""Runs, steps and audit events: the records of every decision the engine makes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from responder.models.alerts import Alert, Source
+
+
+class RunState(StrEnum):
+    """Life cycle of one rule run for one alert."""
+
+    PENDING = "pending"  # waiting for the rule's `for:` delay
+    WAITING_APPROVAL = "waiting_approval"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    CANCELLED = "cancelled"
+    ABANDONED = "abandoned"
+
+
+class StepState(StrEnum):
+    """Life cycle of one step of a run."""
+
+    PLANNED = "planned"
+    SKIPPED = "skipped"
+    WAITING_APPROVAL = "waiting_approval"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+TERMINAL_RUN_STATES = frozenset(
+    {RunState.SUCCEEDED, RunState.FAILED, RunState.SKIPPED, RunState.CANCELLED, RunState.ABANDONED}
+)
+TERMINAL_STEP_STATES = frozenset(
+    {StepState.SKIPPED, StepState.SUCCEEDED, StepState.FAILED, StepState.CANCELLED}
+)
+
+
+class SkipReason(StrEnum):
+    """Why something did not run: a bounded set, used in audit records and metric labels."""
+
+    DUPLICATE = "duplicate"
+    DRY_RUN = "dry_run"
+    COOLDOWN = "cooldown"
+    BUDGET_EXHAUSTED = "budget_exhausted"
+    CONDITION_FALSE = "condition_false"
+    PREVIOUS_STEP_FAILED = "previous_step_failed"
+    ALERT_RESOLVED = "alert_resolved"
+    RULE_DISABLED = "rule_disabled"
+    PLAN_INVALID = "plan_invalid"
+    NOT_ALLOWED = "not_allowed"
+    DRAINING = "draining"
+    COORDINATION_UNAVAILABLE = "coordination_unavailable"
+    STORM_BRAKE = "storm_brake"
+    APPROVAL_REJECTED = "approval_rejected"
+    APPROVAL_EXPIRED = "approval_expired"
+
+
+class StepRecord(BaseModel):
+    """One step as recorded: rendered (redacted) params, outcome, timing."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    step_id: str
+    action: str
+    state: StepState = StepState.PLANNED
+    reason: str | None = None
+    params: dict[str, Any] | None = None
+    output: dict[str, Any] | None = None
+    error: str | None = None
+    attempts: int = 0
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+class RunRecord(BaseModel):
+    """One rule run for one alert, with its steps."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    run_id: str
+    rule_id: str
+    alert_id: int
+    source: Source
+    fingerprint: str
+    alert_identity: str
+    guard_key: str
+    idempotency_key: str
+    state: RunState
+    reason: str | None = None
+    dry_run: bool = False
+    created_at: datetime
+    updated_at: datetime
+    not_before: datetime | None = None
+    steps: tuple[StepRecord, ...] = ()
+
+    def step(self, step_id: str) -> StepRecord:
+        """The step with this id (KeyError if the run has none)."""
+        for step in self.steps:
+            if step.step_id == step_id:
+                return step
+        raise KeyError(step_id)
+
+
+class AuditKind(StrEnum):
+    """The vocabulary shared by audit records, log events and metrics."""
+
+    ALERT_RECEIVED = "alert_received"
+    RULE_MATCHED = "rule_matched"
+    RUN_PLANNED = "run_planned"
+    RUN_SKIPPED = "run_skipped"
+    RUN_DELAYED = "run_delayed"
+    RUN_FINISHED = "run_finished"
+    RUN_CANCELLED = "run_cancelled"
+    RUN_ABANDONED = "run_abandoned"
+    STEP_STARTED = "step_started"
+    STEP_SUCCEEDED = "step_succeeded"
+    STEP_FAILED = "step_failed"
+    STEP_SKIPPED = "step_skipped"
+    STEP_WOULD_RUN = "step_would_run"
+    APPROVAL_REQUESTED = "approval_requested"
+
+
+class AuditEvent(BaseModel):
+    """Append-only record of one decision: who, what, when, why."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: AuditKind
+    at: datetime
+    actor: str = "responder"
+    run_id: str | None = None
+    rule_id: str | None = None
+    step_id: str | None = None
+    alert_id: int | None = None
+    reason: str | None = None
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class StoredAlert(BaseModel):
+    """An alert as the store holds it: with its row id and receipt time."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    alert_id: int
+    delivery_id: str
+    received_at: datetime
+    alert: Alert
+
+
+class RunQuery(BaseModel):
+    """Filters for listing runs (newest first; `before` is the run id to page after)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    rule_id: str | None = None
+    state: RunState | None = None
+    since: datetime | None = None
+    limit: int = Field(default=50, ge=1, le=500)
+    before: str | None = None

@@ -1,0 +1,108 @@
+"""Protocols the engine and actions need; adapters implement them, tests use the real ones."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from responder.models.alerts import Delivery, Source
+from responder.models.http import HttpRequest, HttpResponse
+from responder.models.rules import Budget
+from responder.models.runs import AuditEvent, RunQuery, RunRecord, StoredAlert
+
+
+class Clock(Protocol):
+    """Time as an argument: the engine never reads the wall clock directly."""
+
+    def now(self) -> datetime:
+        """The current time, timezone-aware UTC."""
+        ...
+
+
+class Store(Protocol):
+    """Durable record of received alerts, runs, steps and the append-only audit log."""
+
+    async def record_delivery(self, delivery: Delivery, received_at: datetime) -> list[StoredAlert]:
+        """Durably write every alert of a delivery (one commit, shared by concurrent callers).
+
+        Returns the stored alerts in delivery order. Raises StoreUnavailableError if the write
+        did not happen; nothing is acknowledged in that case.
+        """
+        ...
+
+    async def unprocessed_alerts(self, limit: int) -> list[StoredAlert]:
+        """Alerts received but not yet marked processed, oldest first (start-up recovery)."""
+        ...
+
+    async def mark_alert_processed(self, alert_id: int, at: datetime) -> None:
+        """Mark an alert as fully handed to the engine (its runs are recorded)."""
+        ...
+
+    async def save_run(self, run: RunRecord) -> None:
+        """Insert or replace a run and its steps."""
+        ...
+
+    async def get_run(self, run_id: str) -> RunRecord | None:
+        """One run with its steps, or None."""
+        ...
+
+    async def list_runs(self, query: RunQuery) -> list[RunRecord]:
+        """Runs matching the filters, newest first."""
+        ...
+
+    async def open_runs(self, source: Source | None = None, fingerprint: str | None = None) -> list[RunRecord]:
+        """Runs not in a terminal state, optionally only those of one alert."""
+        ...
+
+    async def append_audit(self, events: Sequence[AuditEvent]) -> None:
+        """Append audit events (never updated or deleted by the application)."""
+        ...
+
+    async def audit_for_run(self, run_id: str) -> list[AuditEvent]:
+        """The audit trail of one run, oldest first."""
+        ...
+
+    async def check_writable(self) -> None:
+        """Raise StoreUnavailableError unless a write would succeed now."""
+        ...
+
+    async def close(self) -> None:
+        """Flush pending writes and release the connection."""
+        ...
+
+
+class Coordinator(Protocol):
+    """Dedup claims, cooldowns and run budgets shared by every replica."""
+
+    async def claim(self, key: str, ttl: timedelta) -> bool:
+        """Claim `key` for `ttl`; True only for the first caller (SET NX PX)."""
+        ...
+
+    async def cooldown_remaining(self, key: str) -> timedelta | None:
+        """Time left on the cooldown of `key`, or None when not cooling down."""
+        ...
+
+    async def start_cooldown(self, key: str, ttl: timedelta) -> None:
+        """Start (or restart) the cooldown of `key`."""
+        ...
+
+    async def take_budget(self, key: str, budgets: Sequence[Budget], now: datetime) -> bool:
+        """Atomically check every budget window of `key` and, if all allow, count one run."""
+        ...
+
+    async def budget_allows(self, key: str, budgets: Sequence[Budget], now: datetime) -> bool:
+        """Whether a run would fit every budget window of `key` (no side effect)."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections."""
+        ...
+
+
+class HttpApi(Protocol):
+    """Outgoing HTTP with a timeout and a response size cap on every call."""
+
+    async def send(self, request: HttpRequest) -> HttpResponse:
+        """Send one request. Raises TemporaryError on transport errors and timeouts."""
+        ...

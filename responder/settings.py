@@ -1,0 +1,105 @@
+"""One frozen Settings object, read from `RESPONDER_*` env vars and an optional config file."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+DEFAULT_SEVERITY_LEVELS: dict[str, int] = {
+    # generic ladder (Alertmanager/Grafana labels, Sentry levels)
+    "debug": 0, "info": 10, "informational": 10, "low": 20, "notice": 20,
+    "warning": 30, "warn": 30, "medium": 40, "error": 50, "high": 60,
+    "critical": 70, "fatal": 80, "page": 70, "emergency": 90,
+    # priority ladders
+    "p4": 20, "p3": 40, "p2": 60, "p1": 70, "p0": 90,
+    "sev4": 20, "sev3": 40, "sev2": 60, "sev1": 90,
+}  # fmt: skip
+
+
+class Settings(BaseSettings):
+    """Every knob of the daemon. Durations are in seconds (`*_seconds`)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="RESPONDER_", frozen=True, extra="forbid", env_nested_delimiter="__"
+    )
+
+    listen: str = "127.0.0.1:8080"
+    rules_dir: Path = Path("rules")
+    data_dir: Path = Path("./var")
+    database_url: str | None = None
+    redis_url: str | None = None
+
+    webhook_token: SecretStr | None = None
+    sentry_client_secret: SecretStr | None = None
+    approver_tokens: SecretStr | None = None
+    insecure_no_auth: bool = False
+
+    dry_run: bool = False
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    queue_size: int = Field(default=1000, ge=1)
+    workers: int = Field(default=4, ge=1, le=256)
+    retry_after_seconds: int = Field(default=5, ge=1)
+
+    store_timeout_seconds: float = Field(default=5.0, gt=0)
+    store_batch_max: int = Field(default=256, ge=1)
+    dedup_ttl_seconds: float = Field(default=86400.0, gt=0)
+    step_timeout_seconds: float = Field(default=30.0, gt=0)
+    step_max_attempts: int = Field(default=3, ge=1, le=10)
+    drain_seconds: float = Field(default=20.0, ge=0)
+    output_max_bytes: int = Field(default=16384, ge=256)
+    rules_poll_seconds: float = Field(default=2.0, gt=0)
+
+    http_allowed_hosts: Annotated[tuple[str, ...], NoDecode] = ()
+    severity_levels: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_SEVERITY_LEVELS))
+
+    log_format: str = Field(default="auto", pattern="^(auto|json|console)$")
+    log_level: str = Field(default="info", pattern="^(debug|info|warning|error)$")
+
+    @field_validator("http_allowed_hosts", mode="before")
+    @classmethod
+    def _comma_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("severity_levels", mode="after")
+    @classmethod
+    def _lower_levels(cls, value: dict[str, int]) -> dict[str, int]:
+        return {k.lower(): v for k, v in value.items()}
+
+    @property
+    def host_port(self) -> tuple[str, int]:
+        """`listen` split into host and port."""
+        host, _, port = self.listen.rpartition(":")
+        return host.strip("[]") or "127.0.0.1", int(port)
+
+    @property
+    def sqlite_path(self) -> Path:
+        """The SQLite file used when no DATABASE_URL is set."""
+        return self.data_dir / "responder.sqlite3"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Order: explicit arguments, env, then the YAML file named by RESPONDER_CONFIG."""
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get("RESPONDER_CONFIG")
+        if config_file:
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=config_file))
+        return tuple(sources)

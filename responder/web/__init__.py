@@ -1,0 +1,1 @@
+"""The aiohttp application: webhooks, runs API, probes, metrics."""
