@@ -53,3 +53,11 @@ class RuleSetError(ResponderError):
 
 class TemplateError(PermanentError):
     """A template failed to render (undefined variable, sandbox violation, syntax)."""
+
+
+class PayloadError(PermanentError):
+    """A webhook body that cannot be accepted; `field` is the JSON path at fault, if known."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        self.field = field
+        super().__init__(f"{field}: {message}" if field else message)
