@@ -15,6 +15,8 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from responder.core.allowlists import parse_patterns
+
 DEFAULT_SEVERITY_LEVELS: dict[str, int] = {
     # generic ladder (Alertmanager/Grafana labels, Sentry levels)
     "debug": 0, "info": 10, "informational": 10, "low": 20, "notice": 20,
@@ -70,6 +72,12 @@ class Settings(BaseSettings):
     def _comma_list(cls, value: Any) -> Any:
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("http_allowed_hosts", mode="after")
+    @classmethod
+    def _valid_patterns(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        parse_patterns(value)  # a bad pattern fails at start-up, not at the first request
         return value
 
     @field_validator("severity_levels", mode="after")

@@ -17,6 +17,15 @@ _MATCHER = re.compile(r'^\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*(?:"((?:[^
 _SEVERITY = re.compile(r"^\s*(>=|<=|>|<|==|=|!=)?\s*([A-Za-z0-9_-]+)\s*$")
 
 
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r"}
+_ESCAPE = re.compile(r"\\(.)")
+
+
+def _unescape(quoted: str) -> str:
+    """Undo the backslash escapes of a quoted matcher value (`\\"`, `\\\\`, `\\n`)."""
+    return _ESCAPE.sub(lambda m: _ESCAPES.get(m.group(1), m.group(1)), quoted)
+
+
 class MatchOp(StrEnum):
     """Alertmanager matcher operators."""
 
@@ -48,7 +57,7 @@ class Matcher(BaseModel):
                 'label=~"regex" or label!~"regex"'
             )
         label, op, quoted, bare = found.groups()
-        value = bytes(quoted, "utf-8").decode("unicode_escape") if quoted is not None else bare
+        value = _unescape(quoted) if quoted is not None else bare
         matcher = cls(label=label, op=MatchOp(op), value=value or "")
         if matcher.op in (MatchOp.RE, MatchOp.NRE):
             try:

@@ -1,0 +1,230 @@
+"""The `http.request` action: one diagnostic HTTP call to an allowlisted host.
+
+Outcome rules:
+- status in `expect_status` (default: any 2xx) -> ok; any other answer -> StepResult(ok=False),
+  including 3xx (redirects are never followed; `headers.location` shows where it pointed);
+- 502/503/504 on GET/HEAD -> TemporaryError (a gateway or overloaded backend; the read is safe
+  to repeat), honouring a numeric `Retry-After` up to 60 s. On POST/PUT/PATCH/DELETE these are
+  a plain failure, never retried: the request may have had an effect;
+- transport errors and timeouts -> TemporaryError (raised by the HttpApi adapter).
+
+`output.json` is the body parsed as strict JSON (no NaN/Infinity, at most 64 levels deep), or
+null when the body is not JSON or was cut by `max_response_bytes`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import timedelta
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from responder.actions.registry import ActionContext, ActionSpec, StepResult
+from responder.core.allowlists import check_url
+from responder.core.redaction import redact, truncate, truncate_text
+from responder.errors import TemporaryError
+from responder.models.http import HttpRequest, HttpResponse
+from responder.models.plans import ActionClass
+
+Method = Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
+
+_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$")
+_FORBIDDEN_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection"})
+_RETRYABLE = frozenset({502, 503, 504})
+_MAX_RETRY_AFTER = 60.0
+_MAX_JSON_DEPTH = 64  # deeper responses stay text: later redaction and truncation recurse
+
+
+class HttpRequestParams(BaseModel):
+    """Parameters of `http.request` (the `with:` block of a step)."""
+
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", validate_by_name=True, serialize_by_alias=True
+    )
+
+    method: Method = "GET"
+    url: str = Field(min_length=1, max_length=2048)
+    headers: dict[str, str] = Field(default_factory=dict, max_length=50)
+    json_body: Any = Field(default=None, alias="json")
+    expect_status: tuple[int, ...] | None = Field(default=None, min_length=1)
+    timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    max_response_bytes: int = Field(default=65536, gt=0, le=10 * 1024 * 1024)
+
+    @field_validator("method", mode="before")
+    @classmethod
+    def _upper_method(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("headers")
+    @classmethod
+    def _safe_headers(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, item in value.items():
+            if not _TOKEN.match(name):
+                raise ValueError(f"invalid header name {name[:64]!r}")
+            if name.lower() in _FORBIDDEN_HEADERS:
+                raise ValueError(f"header {name!r} is set by responder and may not be given")
+            if any((ord(ch) < 0x20 and ch != "\t") or ord(ch) == 0x7F for ch in item):
+                raise ValueError(f"header {name!r} contains control characters (CR/LF)")
+        return value
+
+    @field_validator("expect_status")
+    @classmethod
+    def _status_range(cls, value: tuple[int, ...] | None) -> tuple[int, ...] | None:
+        if value is not None and any(not 100 <= code <= 599 for code in value):
+            raise ValueError("status codes must be between 100 and 599")
+        return value
+
+    @field_validator("json_body")
+    @classmethod
+    def _serializable(cls, value: Any) -> Any:
+        try:
+            json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"the json body is not plain JSON ({exc})") from None
+        return value
+
+    @model_validator(mode="after")
+    def _no_body_on_reads(self) -> HttpRequestParams:
+        if self.json_body is not None and self.method in ("GET", "HEAD"):
+            raise ValueError(f"a json body cannot be sent with {self.method}")
+        return self
+
+    def expects(self, status: int) -> bool:
+        """Whether `status` counts as success."""
+        if self.expect_status is None:
+            return 200 <= status < 300
+        return status in self.expect_status
+
+
+def _check(params: HttpRequestParams, allowed_hosts: tuple[str, ...]) -> None:
+    check_url(params.url, allowed_hosts)
+
+
+def _to_request(params: HttpRequestParams) -> HttpRequest:
+    headers = dict(params.headers)
+    body: bytes | None = None
+    if params.json_body is not None:
+        body = json.dumps(params.json_body, separators=(",", ":"), allow_nan=False).encode()
+        if not any(name.lower() == "content-type" for name in headers):
+            headers["Content-Type"] = "application/json"
+    return HttpRequest(
+        method=params.method,
+        url=params.url,
+        headers=headers,
+        body=body,
+        timeout_seconds=params.timeout_seconds,
+        max_response_bytes=params.max_response_bytes,
+    )
+
+
+def _retry_after(response: HttpResponse) -> float:
+    raw = response.headers.get("retry-after", "").strip()
+    return min(float(raw), _MAX_RETRY_AFTER) if raw.isdigit() else 2.0
+
+
+def _decode(response: HttpResponse) -> str:
+    content_type = response.headers.get("content-type", "")
+    found = re.search(r"charset=\"?([A-Za-z0-9._-]+)", content_type)
+    try:
+        return response.body.decode(found.group(1) if found else "utf-8", errors="replace")
+    except LookupError:  # unknown charset name from the server
+        return response.body.decode("utf-8", errors="replace")
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _shallow(value: Any, limit: int = _MAX_JSON_DEPTH) -> bool:
+    """Whether `value` nests at most `limit` containers deep (checked without recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth >= limit:
+                return False
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return True
+
+
+def parse_json_body(text: str) -> Any:
+    """The body as JSON, or None when it is not (strict) JSON or nests too deep."""
+    if not text.strip():
+        return None
+    try:
+        parsed = json.loads(text, parse_constant=_reject_constant)
+    except (ValueError, RecursionError):
+        return None
+    return parsed if _shallow(parsed) else None
+
+
+def _output(response: HttpResponse, max_bytes: int) -> dict[str, Any]:
+    text = _decode(response)
+    body = truncate_text(text, max_bytes)
+    parsed = None if response.truncated else parse_json_body(text)
+    headers = {"content-type": response.headers.get("content-type", "")}
+    if 300 <= response.status < 400 and "location" in response.headers:
+        headers["location"] = redact(response.headers["location"])
+    output = {
+        "status": response.status,
+        "headers": headers,
+        "elapsed_ms": round(response.elapsed_seconds * 1000),
+        "truncated": response.truncated or body != text,
+        "body": body,
+        "json": parsed,
+    }
+    fitted: dict[str, Any] = truncate(output, max_bytes)
+    return fitted
+
+
+async def _run(params: HttpRequestParams, ctx: ActionContext) -> StepResult:
+    check_url(params.url, ctx.allowed_hosts)  # again: `steps.*` URLs are rendered at run time
+    response = await ctx.http.send(_to_request(params))
+    where = f"{params.method} {redact(params.url)}"
+    if response.status in _RETRYABLE and params.method in ("GET", "HEAD"):
+        raise TemporaryError(
+            f"{where} answered {response.status}; the service or its gateway is unavailable, "
+            "retrying",
+            delay=_retry_after(response),
+        )
+    ok = params.expects(response.status)
+    elapsed_ms = round(response.elapsed_seconds * 1000)
+    summary = f"{where} -> {response.status} in {elapsed_ms} ms"
+    if not ok:
+        expected = (
+            "2xx" if params.expect_status is None else "/".join(map(str, params.expect_status))
+        )
+        summary += f" (expected {expected})"
+    return StepResult(ok=ok, summary=summary, output=_output(response, ctx.output_max_bytes))
+
+
+def _describe(params: HttpRequestParams) -> dict[str, Any]:
+    request = _to_request(params)
+    return {
+        "method": request.method,
+        "url": redact(request.url),
+        "headers": redact(request.headers),
+        "json": redact(params.json_body),
+    }
+
+
+def _classify(params: HttpRequestParams) -> ActionClass:
+    """GET and HEAD only read; any other method may change the target: containment."""
+    return ActionClass.DIAGNOSTIC if params.method in ("GET", "HEAD") else ActionClass.CONTAINMENT
+
+
+HTTP_REQUEST: ActionSpec[HttpRequestParams] = ActionSpec(
+    name="http.request",
+    params_model=HttpRequestParams,
+    action_class=ActionClass.CONTAINMENT,
+    default_timeout=timedelta(seconds=30),
+    blast_radius="one HTTP request to an allowlisted host; read-only unless the method writes",
+    description="Send one HTTP request and record status, content type, body and JSON.",
+    run=_run,
+    describe=_describe,
+    check=_check,
+    classify=_classify,
+)

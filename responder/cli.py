@@ -1,0 +1,79 @@
+"""Command line: argv -> subcommands (`serve`, `rules check`, `rules explain`); no logic here."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from responder import __version__
+
+EPILOG = """\
+environment (prefix RESPONDER_): LISTEN (127.0.0.1:8080), RULES_DIR (rules), DATA_DIR (./var),
+WEBHOOK_TOKEN, SENTRY_CLIENT_SECRET, APPROVER_TOKENS, DRY_RUN, HTTP_ALLOWED_HOSTS (comma list),
+INSECURE_NO_AUTH, LOG_FORMAT (auto|json|console), LOG_LEVEL; RESPONDER_CONFIG names a YAML
+file with the same keys in lower case. See README.md.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="responder",
+        description="Alert-driven automated responder: receives Alertmanager, Grafana and "
+        "Sentry webhooks and runs the diagnostics and containment steps your rules name.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"responder {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    serve = sub.add_parser("serve", help="run the daemon (webhooks, engine, metrics)")
+    serve.add_argument("--listen", help="host:port to listen on (RESPONDER_LISTEN)")
+    serve.add_argument("--rules", type=Path, help="rules directory (RESPONDER_RULES_DIR)")
+    serve.add_argument("--dry-run", action="store_true", default=None,
+                       help="record what would run, run nothing (RESPONDER_DRY_RUN)")  # fmt: skip
+
+    rules = sub.add_parser("rules", help="check or explain rule files")
+    rules_sub = rules.add_subparsers(dest="rules_command", metavar="SUBCOMMAND", required=True)
+    check = rules_sub.add_parser(
+        "check", help="validate rule files; exit 1 with one 'file:line: message' per error"
+    )
+    check.add_argument("directory", nargs="?", type=Path, help="rules directory (default: RULES_DIR)")
+    explain = rules_sub.add_parser(
+        "explain",
+        help="show which rules match a payload, the rendered plan and which guard would stop it "
+        "(no side effects)",
+    )
+    explain.add_argument("payload", type=Path, help="webhook body (JSON file) as the sender posts it")
+    explain.add_argument("--rules", type=Path, help="rules directory (default: RULES_DIR)")
+    explain.add_argument("--source", choices=["alertmanager", "grafana", "sentry"],
+                         help="payload source (default: detected from the body)")  # fmt: skip
+    explain.add_argument("--sentry-resource", help="Sentry-Hook-Resource header value, if known")
+    explain.add_argument("--json", action="store_true", help="machine-readable output")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `responder` console script; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    if args.command == "serve":
+        from responder.commands.serving import serve
+
+        return serve(listen=args.listen, rules_dir=args.rules, dry_run=args.dry_run)
+    if args.rules_command == "check":
+        from responder.commands.checking import check_rules
+
+        return check_rules(args.directory, out=sys.stdout, err=sys.stderr)
+    from responder.commands.explaining import explain
+
+    return explain(
+        args.payload,
+        rules_dir=args.rules,
+        source=args.source,
+        sentry_resource=args.sentry_resource,
+        as_json=args.json,
+        out=sys.stdout,
+        err=sys.stderr,
+    )

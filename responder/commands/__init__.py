@@ -1,0 +1,1 @@
+"""The implementation of each CLI subcommand (wiring adapters, engine and web together)."""

@@ -1,0 +1,102 @@
+"""`responder serve`: refuse unsafe configuration, start the app, drain on SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from pathlib import Path
+from typing import Any
+
+import structlog
+from aiohttp import web
+from pydantic import ValidationError
+
+from responder import __version__
+from responder.adapters.rule_files import format_errors
+from responder.errors import RuleSetError
+from responder.logs import configure_logging
+from responder.settings import Settings
+from responder.web import keys
+from responder.web.app import create_app
+
+log = structlog.get_logger("responder")
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from env/config file with CLI overrides (None means 'not given')."""
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def configuration_problems(settings: Settings) -> list[str]:
+    """Why `serve` must refuse to start, if anything (each with what to do)."""
+    problems: list[str] = []
+    if settings.webhook_token is None and not settings.insecure_no_auth:
+        problems.append(
+            "no webhook token: set RESPONDER_WEBHOOK_TOKEN (Alertmanager/Grafana send it as "
+            "'Authorization: Bearer <token>'), or set RESPONDER_INSECURE_NO_AUTH=true to accept "
+            "unauthenticated webhooks (never in production)"
+        )
+    if settings.database_url:
+        problems.append(
+            "RESPONDER_DATABASE_URL is set but this build has only the embedded SQLite store; "
+            "unset it (data goes to RESPONDER_DATA_DIR)"
+        )
+    if settings.redis_url:
+        problems.append(
+            "RESPONDER_REDIS_URL is set but this build has only in-process coordination; "
+            "unset it and run a single replica"
+        )
+    return problems
+
+
+def serve(*, listen: str | None, rules_dir: Path | None, dry_run: bool | None) -> int:
+    """Run the daemon until SIGTERM/SIGINT; exit 0 after a drain, 2 on bad configuration."""
+    try:
+        settings = load_settings(listen=listen, rules_dir=rules_dir, dry_run=dry_run)
+    except ValidationError as exc:
+        configure_logging()
+        log.error("settings_invalid", errors=[f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
+                                              for e in exc.errors()])  # fmt: skip
+        return 2
+    configure_logging(log_format=settings.log_format, level=settings.log_level)
+    problems = configuration_problems(settings)
+    if problems:
+        for text in problems:
+            log.error("refusing_to_start", reason=text)
+        return 2
+    if settings.insecure_no_auth:
+        log.warning("insecure_no_auth", detail="webhooks and the runs API accept any caller")
+    try:
+        app = create_app(settings)
+    except RuleSetError as exc:
+        log.error("rules_invalid", errors=format_errors(exc).splitlines(),
+                  hint=f"fix the files, then run: responder rules check {settings.rules_dir}")  # fmt: skip
+        return 1
+    return asyncio.run(_run(app, settings))
+
+
+async def _run(app: web.Application, settings: Settings) -> int:
+    host, port = settings.host_port
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, shutdown_timeout=settings.drain_seconds)
+    await site.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    log.info(
+        "serving",
+        version=__version__,
+        listen=f"{host}:{port}",
+        rules=len(app[keys.RULEBOOK].current.rules),
+        rules_dir=str(settings.rules_dir),
+        store=str(settings.sqlite_path),
+        dry_run=settings.dry_run,
+    )
+    await stop.wait()
+    log.info("draining", grace_seconds=settings.drain_seconds)
+    app[keys.INTAKE].draining = True
+    await runner.cleanup()
+    log.info("stopped")
+    return 0

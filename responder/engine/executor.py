@@ -1,0 +1,219 @@
+"""Execution of a run's steps in order: conditions, dry-run, approvals, retries, deadlines."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Collection
+from typing import Any
+
+from responder.actions.catalog import PolicyCatalog
+from responder.actions.registry import ActionContext, StepResult
+from responder.core.planning import PlanError, render_step_params, step_view
+from responder.core.redaction import redact, truncate
+from responder.core.templating import build_context, evaluate_condition
+from responder.core.transitions import cancel_open_steps, final_state, move_run, move_step, replace_step
+from responder.engine.recording import RunRecorder
+from responder.errors import ResponderError, TemporaryError
+from responder.models.alerts import Alert
+from responder.models.plans import ActionClass, Plan, PlannedStep
+from responder.models.runs import (
+    TERMINAL_STEP_STATES,
+    AuditKind,
+    RunRecord,
+    RunState,
+    SkipReason,
+    StepRecord,
+    StepState,
+)
+from responder.ports import Clock
+
+ContextFactory = Callable[[str, str, str], ActionContext]
+"""(run_id, rule_id, step_id) -> the ports and limits an action may use."""
+
+
+class Executor:
+    """Runs the steps of one run, recording every transition as it happens."""
+
+    def __init__(
+        self,
+        catalog: PolicyCatalog,
+        contexts: ContextFactory,
+        recorder: RunRecorder,
+        clock: Clock,
+        *,
+        max_attempts: int,
+        output_max_bytes: int,
+    ) -> None:
+        self._catalog = catalog
+        self._contexts = contexts
+        self._recorder = recorder
+        self._clock = clock
+        self._max_attempts = max_attempts
+        self._output_max_bytes = output_max_bytes
+
+    async def execute(
+        self,
+        run: RunRecord,
+        plan: Plan,
+        alert: Alert,
+        *,
+        containment_allowed: bool,
+        approved: Collection[str] = (),
+    ) -> RunRecord:
+        """Run every step that is still open; park the run if a step needs an approval."""
+        if run.state is not RunState.RUNNING:
+            run = move_run(run, RunState.RUNNING, self._clock.now())
+            await self._recorder.save(run)
+        results: dict[str, dict[str, Any]] = {}
+        failed = False
+        for planned in plan.steps:
+            step = run.step(planned.step_id)
+            if step.state in TERMINAL_STEP_STATES:
+                results[step.step_id] = _view(step)
+                failed = failed or (step.state is StepState.FAILED and not planned.continue_on_failure)
+                continue
+            try:
+                step = await self._one(run, plan, planned, step, alert, results, failed,
+                                       containment_allowed, approved)  # fmt: skip
+            except asyncio.CancelledError:
+                await self._abandon(run)
+                raise
+            run = replace_step(run, step, self._clock.now())
+            if step.state is StepState.WAITING_APPROVAL:
+                run = move_run(run, RunState.WAITING_APPROVAL, self._clock.now())
+                await self._recorder.save(run)
+                await self._recorder.audit(
+                    AuditKind.APPROVAL_REQUESTED,
+                    run,
+                    step_id=step.step_id,
+                    details={"action": step.action, "ttl": str(planned.approval_ttl)},
+                )
+                return run
+            results[step.step_id] = _view(step)
+            failed = failed or (step.state is StepState.FAILED and not planned.continue_on_failure)
+        run = move_run(run, final_state(run), self._clock.now())
+        await self._recorder.save(run)
+        await self._recorder.audit(
+            AuditKind.RUN_FINISHED, run, details={"state": run.state.value, "dry_run": run.dry_run}
+        )
+        self._recorder.run_finished(run)
+        return run
+
+    async def _one(
+        self,
+        run: RunRecord,
+        plan: Plan,
+        planned: PlannedStep,
+        step: StepRecord,
+        alert: Alert,
+        results: dict[str, dict[str, Any]],
+        failed: bool,
+        containment_allowed: bool,
+        approved: Collection[str],
+    ) -> StepRecord:
+        context = build_context(alert, results)
+        if planned.condition is not None:
+            try:
+                holds = evaluate_condition(planned.condition, context)
+            except ResponderError as exc:
+                return await self._finish(run, step, StepState.FAILED, error=f"if: {exc}")
+            if not holds:
+                return await self._skip(run, step, SkipReason.CONDITION_FALSE)
+        elif failed:
+            return await self._skip(run, step, SkipReason.PREVIOUS_STEP_FAILED)
+        if planned.action_class is ActionClass.CONTAINMENT and not containment_allowed:
+            return await self._skip(run, step, SkipReason.ALERT_RESOLVED)
+        if plan.dry_run and planned.params is None:
+            # Reads outputs of steps that did not run; show the template instead.
+            shown_template = {"rendered_at_run_time": redact(planned.template)}
+            return await self._skip(run, step, SkipReason.DRY_RUN, params=shown_template)
+        try:
+            params = planned.params
+            if params is None:
+                params = render_step_params(run.rule_id, planned.step_id, planned.action,
+                                            planned.template, context, self._catalog)  # fmt: skip
+        except PlanError as exc:
+            return await self._finish(run, step, StepState.FAILED, error=str(exc))
+        shown = redact(self._catalog.describe(planned.action, params))
+        if plan.dry_run:
+            return await self._skip(run, step, SkipReason.DRY_RUN, params=shown)
+        if planned.approval_required and planned.step_id not in approved:
+            if step.state is StepState.WAITING_APPROVAL:
+                return step
+            moved = move_step(step, StepState.WAITING_APPROVAL, self._clock.now(), params=shown)
+            await self._recorder.save(replace_step(run, moved, self._clock.now()))
+            return moved
+        step = move_step(step, StepState.RUNNING, self._clock.now(), params=shown)
+        run = replace_step(run, step, self._clock.now())
+        await self._recorder.step(run, step)
+        started = time.monotonic()
+        result, attempts, error = await self._attempts(run, planned, params)
+        duration = time.monotonic() - started
+        output = truncate(redact(result.output), self._output_max_bytes) if result else None
+        state = StepState.SUCCEEDED if result is not None and result.ok else StepState.FAILED
+        if result is not None and not result.ok and error is None:
+            error = result.summary
+        done = move_step(step, state, self._clock.now(), output=output, error=error,
+                         attempts=attempts)  # fmt: skip
+        await self._recorder.step(replace_step(run, done, self._clock.now()), done,
+                                  duration=duration, summary=result.summary if result else "")  # fmt: skip
+        return done
+
+    async def _attempts(
+        self, run: RunRecord, planned: PlannedStep, params: dict[str, Any]
+    ) -> tuple[StepResult | None, int, str | None]:
+        """Call the action until it answers, retrying temporary errors within the deadline."""
+        spec = self._catalog.spec(planned.action)
+        model = spec.params_model.model_validate(params)
+        context = self._contexts(run.run_id, run.rule_id, planned.step_id)
+        attempts = 0
+        deadline = time.monotonic() + planned.timeout.total_seconds()
+        while True:
+            attempts += 1
+            remaining = deadline - time.monotonic()
+            try:
+                async with asyncio.timeout(remaining):
+                    return await spec.run(model, context), attempts, None
+            except TimeoutError:
+                return None, attempts, f"timed out after {planned.timeout.total_seconds():g}s"
+            except TemporaryError as exc:
+                delay = min(max(exc.delay, 0.05) * (2 ** (attempts - 1)), 10.0)
+                if attempts >= self._max_attempts or time.monotonic() + delay >= deadline:
+                    return None, attempts, f"{exc} (gave up after {attempts} attempts)"
+                await asyncio.sleep(delay)
+            except ResponderError as exc:
+                return None, attempts, str(exc)
+
+    async def _skip(
+        self, run: RunRecord, step: StepRecord, reason: SkipReason, params: dict[str, Any] | None = None
+    ) -> StepRecord:
+        changes: dict[str, Any] = {"reason": reason.value}
+        if params is not None:
+            changes["params"] = params
+        done = move_step(step, StepState.SKIPPED, self._clock.now(), **changes)
+        await self._recorder.step(replace_step(run, done, self._clock.now()), done)
+        return done
+
+    async def _finish(
+        self, run: RunRecord, step: StepRecord, state: StepState, *, error: str
+    ) -> StepRecord:
+        if step.state is StepState.PLANNED and state is StepState.FAILED:
+            step = move_step(step, StepState.RUNNING, self._clock.now())
+        done = move_step(step, state, self._clock.now(), error=error)
+        await self._recorder.step(replace_step(run, done, self._clock.now()), done)
+        return done
+
+    async def _abandon(self, run: RunRecord) -> None:
+        """Record a run interrupted by shutdown: abandoned, never re-run blindly."""
+        now = self._clock.now()
+        run = cancel_open_steps(await self._recorder.latest(run), now, "shutdown")
+        run = move_run(run, RunState.ABANDONED, now, reason="shutdown while running")
+        await self._recorder.save(run)
+        await self._recorder.audit(AuditKind.RUN_ABANDONED, run, reason="shutdown")
+
+
+def _view(step: StepRecord) -> dict[str, Any]:
+    return step_view(
+        step.state.value, step.state is StepState.SUCCEEDED, step.error or "", step.output or {}
+    )

@@ -1,0 +1,115 @@
+"""Durable intake: reserve queue room, record the delivery, then hand alerts to the workers."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from responder.errors import ResponderError
+from responder.metrics import Metrics
+from responder.models.alerts import Delivery
+from responder.models.runs import StoredAlert
+from responder.ports import Clock, Store
+
+
+class QueueFullError(ResponderError):
+    """No room for more alerts now; the sender should retry after `retry_after` seconds."""
+
+    def __init__(self, retry_after: int) -> None:
+        self.retry_after = retry_after
+        super().__init__(f"alert queue is full; retry after {retry_after}s")
+
+
+class DrainingError(ResponderError):
+    """The daemon is shutting down and takes no new alerts; another replica should."""
+
+
+@dataclass
+class AlertQueue:
+    """A bounded FIFO of stored alerts: room is reserved before the store write."""
+
+    capacity: int
+    metrics: Metrics
+
+    def __post_init__(self) -> None:
+        self._queue: asyncio.Queue[StoredAlert] = asyncio.Queue()
+        self._reserved = 0
+        self._room = asyncio.Condition()
+        self.metrics.queue_capacity.set(self.capacity)
+
+    @property
+    def depth(self) -> int:
+        """Alerts queued or reserved."""
+        return self._queue.qsize() + self._reserved
+
+    def reserve(self, count: int, retry_after: int) -> None:
+        """Reserve room for `count` alerts or raise QueueFullError.
+
+        A delivery larger than the whole queue is still taken when the queue is empty, so a
+        big grouped payload cannot be refused forever.
+        """
+        if self.depth and self.depth + count > self.capacity:
+            raise QueueFullError(retry_after)
+        self._reserved += count
+
+    def release(self, count: int) -> None:
+        """Give back reserved room that will not be used (the store write failed)."""
+        self._reserved -= count
+
+    def put_reserved(self, alerts: list[StoredAlert], reserved: int) -> None:
+        """Queue alerts whose room was reserved."""
+        self._reserved -= reserved
+        for alert in alerts:
+            self._queue.put_nowait(alert)
+        self.metrics.queue_depth.set(self.depth)
+
+    async def put_waiting(self, alert: StoredAlert) -> None:
+        """Queue an alert, waiting for room (start-up recovery)."""
+        async with self._room:
+            await self._room.wait_for(lambda: self.depth < self.capacity)
+            self._queue.put_nowait(alert)
+        self.metrics.queue_depth.set(self.depth)
+
+    async def get(self) -> StoredAlert:
+        """Take the next alert (waits)."""
+        alert = await self._queue.get()
+        self.metrics.queue_depth.set(self.depth)
+        return alert
+
+    async def done(self) -> None:
+        """Mark the last alert taken as handled; wakes waiting producers."""
+        self._queue.task_done()
+        async with self._room:
+            self._room.notify_all()
+
+    async def join(self) -> None:
+        """Wait until every queued alert has been handled."""
+        await self._queue.join()
+
+
+class Intake:
+    """What a webhook calls: nothing is acknowledged before it is written down."""
+
+    def __init__(
+        self, store: Store, queue: AlertQueue, metrics: Metrics, clock: Clock, *, retry_after: int
+    ) -> None:
+        self._store = store
+        self._queue = queue
+        self._metrics = metrics
+        self._clock = clock
+        self._retry_after = retry_after
+        self.draining = False
+
+    async def accept(self, delivery: Delivery) -> list[StoredAlert]:
+        """Record the delivery durably and queue its alerts; raise if it cannot be taken."""
+        if self.draining:
+            raise DrainingError("responder is shutting down; retry against another replica")
+        count = len(delivery.alerts)
+        self._queue.reserve(count, self._retry_after)
+        try:
+            stored = await self._store.record_delivery(delivery, self._clock.now())
+        except BaseException:
+            self._queue.release(count)
+            raise
+        self._queue.put_reserved(stored, count)
+        return stored

@@ -1,0 +1,136 @@
+"""Recording of runs: the store row, the audit trail, the metrics and one log line per step."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import structlog
+
+from responder.metrics import Metrics
+from responder.models.runs import AuditEvent, AuditKind, RunRecord, StepRecord, StepState
+from responder.ports import Clock, Store
+
+log = structlog.get_logger("responder.engine")
+
+_STEP_KIND = {
+    StepState.RUNNING: AuditKind.STEP_STARTED,
+    StepState.SUCCEEDED: AuditKind.STEP_SUCCEEDED,
+    StepState.FAILED: AuditKind.STEP_FAILED,
+    StepState.SKIPPED: AuditKind.STEP_SKIPPED,
+}
+
+
+class RunRecorder:
+    """Writes every decision about a run to the store, the audit log, metrics and logs."""
+
+    def __init__(self, store: Store, metrics: Metrics, clock: Clock) -> None:
+        self._store = store
+        self._metrics = metrics
+        self._clock = clock
+
+    async def save(self, run: RunRecord) -> None:
+        """Persist the run and its steps as they are now."""
+        await self._store.save_run(run)
+
+    async def latest(self, run: RunRecord) -> RunRecord:
+        """The run as last saved (falls back to `run` if the store has none)."""
+        return await self._store.get_run(run.run_id) or run
+
+    async def audit(
+        self,
+        kind: AuditKind,
+        run: RunRecord | None = None,
+        *,
+        step_id: str | None = None,
+        reason: str | None = None,
+        actor: str = "responder",
+        details: Mapping[str, Any] | None = None,
+        rule_id: str | None = None,
+        alert_id: int | None = None,
+    ) -> None:
+        """Append one audit event (and log it at the same time, with the same vocabulary)."""
+        event = AuditEvent(
+            kind=kind,
+            at=self._clock.now(),
+            actor=actor,
+            run_id=run.run_id if run else None,
+            rule_id=run.rule_id if run else rule_id,
+            step_id=step_id,
+            alert_id=run.alert_id if run else alert_id,
+            reason=reason,
+            details=dict(details or {}),
+        )
+        await self._store.append_audit([event])
+        if step_id is None:
+            log.info(
+                kind.value,
+                run_id=event.run_id,
+                rule=event.rule_id,
+                alert_id=event.alert_id,
+                reason=reason,
+                **_flat(details),
+            )
+
+    async def step(
+        self, run: RunRecord, step: StepRecord, *, duration: float | None = None, summary: str = ""
+    ) -> None:
+        """Persist the run after a step changed state; audit, count and log it once."""
+        await self._store.save_run(run)
+        kind = (
+            AuditKind.STEP_WOULD_RUN
+            if step.state is StepState.SKIPPED and step.reason == "dry_run"
+            else _STEP_KIND.get(step.state)
+        )
+        if kind is None:
+            return
+        details: dict[str, Any] = {"action": step.action}
+        if step.params is not None and step.state is not StepState.RUNNING:
+            details["params"] = step.params
+        if step.error:
+            details["error"] = step.error
+        await self._store.append_audit(
+            [
+                AuditEvent(
+                    kind=kind,
+                    at=self._clock.now(),
+                    run_id=run.run_id,
+                    rule_id=run.rule_id,
+                    step_id=step.step_id,
+                    alert_id=run.alert_id,
+                    reason=step.reason,
+                    details=details,
+                )
+            ]
+        )
+        if step.state is StepState.RUNNING:
+            return
+        self._metrics.steps.labels(
+            action=step.action,
+            outcome=step.state.value,
+            reason=step.reason if step.state is StepState.SKIPPED and step.reason else "",
+        ).inc()
+        if duration is not None:
+            self._metrics.step_duration.labels(action=step.action).observe(duration)
+        log.info(
+            kind.value,
+            run_id=run.run_id,
+            rule=run.rule_id,
+            step=step.step_id,
+            action=step.action,
+            state=step.state.value,
+            reason=step.reason,
+            attempts=step.attempts,
+            duration_ms=round(duration * 1000, 1) if duration is not None else None,
+            summary=summary or None,
+            error=step.error,
+            dry_run=run.dry_run,
+        )
+
+    def run_finished(self, run: RunRecord) -> None:
+        """Count a run that reached its final state."""
+        self._metrics.runs.labels(rule=run.rule_id, state=run.state.value).inc()
+
+
+def _flat(details: Mapping[str, Any] | None) -> dict[str, Any]:
+    return {k: v for k, v in (details or {}).items() if isinstance(v, str | int | float | bool)}

@@ -1,0 +1,52 @@
+"""The aiohttp application factory: routes, middleware and resources in order."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from responder.actions.catalog import PolicyCatalog
+from responder.actions.registry import ActionRegistry, default_registry
+from responder.adapters.clock import SystemClock
+from responder.core.severities import SeverityScale
+from responder.engine.rulebook import RuleBook
+from responder.metrics import Metrics
+from responder.ports import Clock
+from responder.settings import Settings
+from responder.web import keys, probes, runs_api, webhooks
+from responder.web.problems import problem_middleware
+from responder.web.rules_reload import load_snapshot, reload_ctx
+from responder.web.services import coordinator_ctx, engine_ctx, http_ctx, store_ctx
+
+
+def create_app(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    metrics: Metrics | None = None,
+    registry: ActionRegistry | None = None,
+) -> web.Application:
+    """Build the app. Rules are loaded here, so an invalid rule set fails before serving.
+
+    Raises RuleSetError when the rules directory does not load.
+    """
+    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[problem_middleware])
+    clock = clock or SystemClock()
+    catalog = PolicyCatalog(registry or default_registry(), allowed_hosts=settings.http_allowed_hosts)
+    snapshot = load_snapshot(
+        settings.rules_dir, catalog.registry.names(), SeverityScale(settings.severity_levels), clock
+    )
+    app[keys.SETTINGS] = settings
+    app[keys.CLOCK] = clock
+    app[keys.METRICS] = metrics or Metrics.create()
+    app[keys.CATALOG] = catalog
+    app[keys.RULEBOOK] = RuleBook(snapshot)
+    app.cleanup_ctx.extend([store_ctx, coordinator_ctx, http_ctx, engine_ctx, reload_ctx])
+    app.router.add_post("/v1/webhooks/alertmanager", webhooks.alertmanager)
+    app.router.add_post("/v1/webhooks/grafana", webhooks.grafana)
+    app.router.add_post("/v1/webhooks/sentry", webhooks.sentry)
+    app.router.add_get("/v1/runs", runs_api.list_runs)
+    app.router.add_get("/v1/runs/{run_id}", runs_api.get_run)
+    app.router.add_get("/healthz", probes.healthz)
+    app.router.add_get("/readyz", probes.readyz)
+    app.router.add_get("/metrics", probes.metrics)
+    return app

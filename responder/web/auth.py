@@ -1,0 +1,79 @@
+"""Request authentication: bearer/basic tokens for Alertmanager and Grafana, Sentry signatures."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+
+from aiohttp import web
+
+from responder.core.signatures import bearer_matches, verify_sentry_signature
+from responder.settings import Settings
+
+
+def token_ok(request: web.Request, settings: Settings) -> bool:
+    """Whether the request carries the webhook token.
+
+    Accepted forms: `Authorization: Bearer <token>` (Alertmanager `authorization`, Grafana
+    `authorization_credentials`) or HTTP Basic with the token as the password and any user
+    name (Alertmanager `basic_auth`). With RESPONDER_INSECURE_NO_AUTH everything passes.
+    """
+    if settings.insecure_no_auth:
+        return True
+    if settings.webhook_token is None:
+        return False
+    token = settings.webhook_token.get_secret_value()
+    header = request.headers.get("Authorization")
+    if bearer_matches(header, token):
+        return True
+    return _basic_password(header) is not None and hmac.compare_digest(
+        (_basic_password(header) or "").encode(), token.encode()
+    )
+
+
+def operator_ok(request: web.Request, settings: Settings) -> bool:
+    """Read access to the runs API: the webhook token or any approver token."""
+    if token_ok(request, settings):
+        return True
+    if settings.approver_tokens is None:
+        return False
+    header = request.headers.get("Authorization")
+    return any(
+        bearer_matches(header, _approver_secret(entry))
+        for entry in settings.approver_tokens.get_secret_value().split(",")
+        if entry.strip()
+    )
+
+
+def sentry_ok(request: web.Request, body: bytes, settings: Settings) -> bool:
+    """A valid `Sentry-Hook-Signature` over the raw body, or (legacy plugin, which cannot
+    sign) the webhook token as a bearer header or `?token=` query parameter."""
+    if settings.insecure_no_auth:
+        return True
+    secret = settings.sentry_client_secret
+    signature = request.headers.get("Sentry-Hook-Signature")
+    if secret is not None and signature is not None:
+        return verify_sentry_signature(body, secret.get_secret_value(), signature)
+    if settings.webhook_token is not None and "token" in request.query:
+        return hmac.compare_digest(
+            request.query["token"].encode(), settings.webhook_token.get_secret_value().encode()
+        )
+    return signature is None and token_ok(request, settings)
+
+
+def _basic_password(header: str | None) -> str | None:
+    if not header or not header[:6].lower() == "basic ":
+        return None
+    try:
+        decoded = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    _, sep, password = decoded.partition(":")
+    return password if sep else None
+
+
+def _approver_secret(entry: str) -> str:
+    """Approver tokens are `name:token` pairs (or bare tokens)."""
+    name, sep, token = entry.strip().partition(":")
+    return token if sep else name

@@ -1,0 +1,27 @@
+"""One typed `web.AppKey` per resource held by the application."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from responder.actions.catalog import PolicyCatalog
+from responder.engine.intake import AlertQueue, Intake
+from responder.engine.pipeline import Pipeline
+from responder.engine.rulebook import RuleBook
+from responder.engine.workers import WorkerPool
+from responder.metrics import Metrics
+from responder.ports import Clock, Coordinator, HttpApi, Store
+from responder.settings import Settings
+
+SETTINGS = web.AppKey("settings", Settings)
+METRICS = web.AppKey("metrics", Metrics)
+CLOCK = web.AppKey("clock", Clock)
+STORE = web.AppKey("store", Store)
+COORDINATOR = web.AppKey("coordinator", Coordinator)
+HTTP = web.AppKey("http", HttpApi)
+CATALOG = web.AppKey("catalog", PolicyCatalog)
+RULEBOOK = web.AppKey("rulebook", RuleBook)
+QUEUE = web.AppKey("queue", AlertQueue)
+INTAKE = web.AppKey("intake", Intake)
+PIPELINE = web.AppKey("pipeline", Pipeline)
+WORKERS = web.AppKey("workers", WorkerPool)

@@ -1,0 +1,59 @@
+"""`GET /v1/runs` and `GET /v1/runs/{id}`: what the automation did, with its audit trail."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from aiohttp import web
+from pydantic import ValidationError
+
+from responder.models.runs import RunQuery, RunState
+from responder.web import keys
+from responder.web.auth import operator_ok
+from responder.web.problems import problem
+
+
+async def list_runs(request: web.Request) -> web.StreamResponse:
+    """Runs newest first; filters `rule`, `status`, `since` (ISO time); `limit`, `before`."""
+    if not operator_ok(request, request.app[keys.SETTINGS]):
+        return _unauthorized()
+    q = request.query
+    try:
+        query = RunQuery(
+            rule_id=q.get("rule") or None,
+            state=RunState(q["status"]) if q.get("status") else None,
+            since=datetime.fromisoformat(q["since"]) if q.get("since") else None,
+            limit=int(q.get("limit", "50")),
+            before=q.get("before") or None,
+        )
+    except (ValueError, ValidationError) as exc:
+        states = ", ".join(s.value for s in RunState)
+        return problem(400, "Invalid query", f"{exc}; status is one of {states}, since is ISO-8601",
+                       slug="invalid-query")  # fmt: skip
+    runs = await request.app[keys.STORE].list_runs(query)
+    body = {
+        "runs": [r.model_dump(mode="json") for r in runs],
+        "next": runs[-1].run_id if len(runs) == query.limit else None,
+    }
+    return web.json_response(body)
+
+
+async def get_run(request: web.Request) -> web.StreamResponse:
+    """One run with its steps and audit trail."""
+    if not operator_ok(request, request.app[keys.SETTINGS]):
+        return _unauthorized()
+    store = request.app[keys.STORE]
+    run_id = request.match_info["run_id"]
+    run = await store.get_run(run_id)
+    if run is None:
+        return problem(404, "Run not found", f"no run {run_id!r}; list runs at /v1/runs",
+                       slug="run-not-found")  # fmt: skip
+    audit = await store.audit_for_run(run_id)
+    body = run.model_dump(mode="json")
+    body["audit"] = [e.model_dump(mode="json") for e in audit]
+    return web.json_response(body)
+
+
+def _unauthorized() -> web.Response:
+    return problem(401, "Unauthorized", "send Authorization: Bearer <webhook or approver token>",
+                   slug="unauthorized")  # fmt: skip

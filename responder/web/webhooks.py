@@ -1,0 +1,140 @@
+"""`POST /v1/webhooks/{alertmanager,grafana,sentry}`: authenticate, parse, record, 202."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import timedelta
+
+import structlog
+from aiohttp import web
+
+from responder.core.normalising import parse_alertmanager, parse_grafana, parse_sentry
+from responder.engine.intake import DrainingError, QueueFullError
+from responder.errors import CoordinationUnavailableError, PayloadError, StoreUnavailableError
+from responder.models.alerts import Delivery, Source
+from responder.web import keys
+from responder.web.auth import sentry_ok, token_ok
+from responder.web.problems import problem
+
+log = structlog.get_logger("responder.web")
+
+SENTRY_REPLAY_TTL = timedelta(hours=24)
+_JSON_TYPES = ("application/json", "text/json")
+
+
+async def alertmanager(request: web.Request) -> web.StreamResponse:
+    """Alertmanager webhook (payload version 4); bearer or basic token."""
+    return await _receive(request, Source.ALERTMANAGER, parse_alertmanager)
+
+
+async def grafana(request: web.Request) -> web.StreamResponse:
+    """Grafana unified alerting webhook; bearer or basic token."""
+    return await _receive(request, Source.GRAFANA, parse_grafana)
+
+
+async def sentry(request: web.Request) -> web.StreamResponse:
+    """Sentry integration-platform webhook, verified by `Sentry-Hook-Signature`."""
+    settings = request.app[keys.SETTINGS]
+    metrics = request.app[keys.METRICS]
+    rejected = _media_type_problem(request, Source.SENTRY)
+    if rejected is not None:
+        return rejected
+    body = await request.read()
+    if not sentry_ok(request, body, settings):
+        return _unauthorized(request, Source.SENTRY, "a valid Sentry-Hook-Signature (HMAC-SHA256 "
+                             "of the body with RESPONDER_SENTRY_CLIENT_SECRET)")  # fmt: skip
+    request_id = request.headers.get("Request-ID")
+    try:
+        delivery = parse_sentry(
+            body, resource=request.headers.get("Sentry-Hook-Resource"), request_id=request_id
+        )
+    except PayloadError as exc:
+        return _bad_payload(request, Source.SENTRY, exc)
+    if delivery is None:
+        metrics.alerts_received.labels("sentry", "ignored").inc()
+        return web.json_response({"status": "ignored", "alerts": 0}, status=202)
+    if request_id:
+        try:
+            first = await request.app[keys.COORDINATOR].claim(
+                f"delivery:sentry:{request_id}", SENTRY_REPLAY_TTL
+            )
+        except CoordinationUnavailableError:
+            first = True  # the alert-identity dedup in the gate still absorbs a replay
+        if not first:
+            metrics.alerts_received.labels("sentry", "duplicate").inc(len(delivery.alerts))
+            return web.json_response({"status": "duplicate", "alerts": 0}, status=202)
+    return await _record(request, delivery)
+
+
+async def _receive(
+    request: web.Request, source: Source, parse: Callable[[bytes], Delivery]
+) -> web.StreamResponse:
+    settings = request.app[keys.SETTINGS]
+    if not token_ok(request, settings):
+        return _unauthorized(request, source, "Authorization: Bearer <RESPONDER_WEBHOOK_TOKEN>")
+    rejected = _media_type_problem(request, source)
+    if rejected is not None:
+        return rejected
+    body = await request.read()
+    try:
+        delivery = parse(body)
+    except PayloadError as exc:
+        return _bad_payload(request, source, exc)
+    return await _record(request, delivery)
+
+
+async def _record(request: web.Request, delivery: Delivery) -> web.StreamResponse:
+    app = request.app
+    metrics = app[keys.METRICS]
+    source = delivery.source.value
+    started = time.perf_counter()
+    try:
+        stored = await app[keys.INTAKE].accept(delivery)
+    except QueueFullError as exc:
+        metrics.webhook_rejected.labels(source, "503").inc()
+        return problem(503, "Queue full", str(exc), slug="queue-full",
+                       headers={"Retry-After": str(exc.retry_after)})  # fmt: skip
+    except DrainingError as exc:
+        metrics.webhook_rejected.labels(source, "503").inc()
+        return problem(503, "Shutting down", str(exc), slug="draining", headers={"Retry-After": "1"})
+    except StoreUnavailableError as exc:
+        metrics.webhook_rejected.labels(source, "503").inc()
+        log.error("store_unavailable", source=source, error=str(exc))
+        return problem(503, "Store unavailable", "the alerts were not recorded; retry later",
+                       slug="store-unavailable", headers={"Retry-After": "5"})  # fmt: skip
+    metrics.store_commit_duration.labels(source).observe(time.perf_counter() - started)
+    metrics.alerts_received.labels(source, "accepted").inc(len(stored))
+    if delivery.truncated_alerts:
+        metrics.alerts_truncated.labels(source).inc(delivery.truncated_alerts)
+    for item in stored:
+        log.info("alert_received", source=source, alert_id=item.alert_id, alert=item.alert.name,
+                 status=item.alert.status.value, fingerprint=item.alert.fingerprint)  # fmt: skip
+    return web.json_response(
+        {"status": "accepted", "alerts": len(stored), "ids": [s.alert_id for s in stored],
+         "truncated_alerts": delivery.truncated_alerts},
+        status=202,
+    )  # fmt: skip
+
+
+def _media_type_problem(request: web.Request, source: Source) -> web.Response | None:
+    if request.content_type in _JSON_TYPES or request.content_type.endswith("+json"):
+        return None
+    request.app[keys.METRICS].webhook_rejected.labels(source.value, "415").inc()
+    return problem(415, "Unsupported media type",
+                   f"send Content-Type: application/json (got {request.content_type!r})",
+                   slug="unsupported-media-type")  # fmt: skip
+
+
+def _unauthorized(request: web.Request, source: Source, expected: str) -> web.Response:
+    request.app[keys.METRICS].webhook_rejected.labels(source.value, "401").inc()
+    log.warning("webhook_unauthorized", source=source.value, remote=request.remote)
+    return problem(401, "Unauthorized", f"missing or wrong credentials; expected {expected}",
+                   slug="unauthorized", headers={"WWW-Authenticate": 'Bearer realm="responder"'})  # fmt: skip
+
+
+def _bad_payload(request: web.Request, source: Source, exc: PayloadError) -> web.Response:
+    request.app[keys.METRICS].webhook_rejected.labels(source.value, "400").inc()
+    request.app[keys.METRICS].alerts_received.labels(source.value, "rejected").inc()
+    log.warning("webhook_rejected", source=source.value, field=exc.field, error=str(exc))
+    return problem(400, "Invalid payload", str(exc), slug="invalid-payload", field=exc.field)

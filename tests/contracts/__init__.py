@@ -1,0 +1,216 @@
+"""Harnesses and sample records that let one contract suite run against every implementation.
+
+The suites in this package talk to the ports only. Whatever is specific to an implementation
+(how to open it, how to break it from outside, how its clock moves) lives in a harness here.
+To add an implementation (PostgreSQL store, Redis coordinator): write a harness class with the
+same methods, add its name to STORE_IMPLEMENTATIONS / COORDINATOR_IMPLEMENTATIONS, and add one
+branch to `store_harness` / `coordinator_harness`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, closing, contextmanager
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Literal, Protocol
+
+from responder.adapters.memory_coordinator import MemoryCoordinator
+from responder.adapters.sqlite_store import THREAD_NAME, SqliteStore
+from responder.models.alerts import Alert, AlertStatus, Delivery, Source
+from responder.models.runs import RunRecord, RunState, StepRecord
+from responder.ports import Coordinator, Store
+
+STORE_IMPLEMENTATIONS = ["sqlite"]
+COORDINATOR_IMPLEMENTATIONS = ["memory"]
+T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+CEST = timezone(timedelta(hours=2))
+
+
+class StoreHarness(Protocol):
+    """What the store suite needs from an implementation besides the port itself."""
+
+    name: str
+
+    async def open(self, *, timeout_seconds: float = 5.0, batch_max: int = 256) -> Store: ...
+    async def open_unusable(self) -> Store: ...
+    def commits(self, store: Store) -> int | None: ...
+    def write_lock_held(self) -> AbstractContextManager[None]: ...
+    def commits_failing(self) -> AbstractContextManager[None]: ...
+    def tamper_with_audit(self, statement: Literal["update", "delete"]) -> BaseException | None: ...
+    async def aclose(self) -> None: ...
+
+
+class CoordinatorHarness(Protocol):
+    """What the coordinator suite needs from an implementation besides the port itself."""
+
+    name: str
+
+    async def open(self) -> Coordinator: ...
+    async def advance(self, seconds: float) -> None: ...
+    async def aclose(self) -> None: ...
+
+
+class SqliteHarness:
+    """Opens SqliteStores on one file and breaks that file from a second connection."""
+
+    name = "sqlite"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._opened: list[SqliteStore] = []
+        self._threads_before = set(threading.enumerate())
+
+    async def open(self, *, timeout_seconds: float = 5.0, batch_max: int = 256) -> Store:
+        """Open (or reopen) the store under test."""
+        store = await SqliteStore.open(
+            self.path, timeout_seconds=timeout_seconds, batch_max=batch_max
+        )
+        self._opened.append(store)
+        return store
+
+    async def open_unusable(self) -> Store:
+        """Open a store whose location cannot hold a database (must raise)."""
+        bad = self.path.parent / "not-a-file.db"
+        bad.mkdir(parents=True)
+        return await SqliteStore.open(bad, timeout_seconds=2.0, batch_max=8)
+
+    def commits(self, store: Store) -> int | None:
+        """Write transactions committed so far, or None if the implementation cannot tell."""
+        assert isinstance(store, SqliteStore)
+        return store.commits
+
+    def _raw(self) -> sqlite3.Connection:
+        return sqlite3.connect(self.path, isolation_level=None, timeout=5.0)
+
+    @contextmanager
+    def write_lock_held(self) -> Iterator[None]:
+        """Another connection holds the database's write lock meanwhile."""
+        with closing(self._raw()) as raw:
+            raw.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            finally:
+                raw.execute("ROLLBACK")
+
+    @contextmanager
+    def commits_failing(self) -> Iterator[None]:
+        """Every COMMIT that wrote an alert or a probe row fails meanwhile.
+
+        A trigger adds a row that breaks a DEFERRED foreign key: statements succeed, COMMIT
+        fails, exactly like a commit that hits a full disk.
+        """
+        with closing(self._raw()) as raw:
+            raw.execute("CREATE TABLE poison_parent (id INTEGER PRIMARY KEY)")
+            raw.execute(
+                "CREATE TABLE poison (id INTEGER REFERENCES poison_parent (id) "
+                "DEFERRABLE INITIALLY DEFERRED)"
+            )
+            for table in ("alerts", "writable_probe"):
+                raw.execute(
+                    f"CREATE TRIGGER poison_{table} AFTER INSERT ON {table} "
+                    "BEGIN INSERT INTO poison (id) VALUES (42); END"
+                )
+            try:
+                yield
+            finally:
+                for table in ("alerts", "writable_probe"):
+                    raw.execute(f"DROP TRIGGER poison_{table}")
+                raw.execute("DROP TABLE poison")
+                raw.execute("DROP TABLE poison_parent")
+
+    def tamper_with_audit(self, statement: Literal["update", "delete"]) -> BaseException | None:
+        """Try to change audit rows behind the store's back; the error raised, if any."""
+        sql = {
+            "update": "UPDATE audit_events SET reason = 'tampered'",
+            "delete": "DELETE FROM audit_events",
+        }[statement]
+        with closing(self._raw()) as raw:
+            try:
+                raw.execute(sql)
+            except sqlite3.DatabaseError as exc:
+                return exc
+        return None
+
+    async def aclose(self) -> None:
+        """Close every store opened here; fail if a writer thread outlives its store."""
+        for store in self._opened:
+            await store.close()
+        left = [
+            t
+            for t in threading.enumerate()
+            if t.name == THREAD_NAME and t not in self._threads_before
+        ]
+        assert not left, f"writer threads still running after close: {left}"
+
+
+class MemoryHarness:
+    """MemoryCoordinators on a fake monotonic clock that tests move by hand."""
+
+    name = "memory"
+
+    def __init__(self) -> None:
+        self.clock = 1000.0
+        self._opened: list[MemoryCoordinator] = []
+
+    async def open(self) -> Coordinator:
+        """A fresh coordinator on this harness's clock."""
+        coordinator = MemoryCoordinator(clock=lambda: self.clock)
+        self._opened.append(coordinator)
+        return coordinator
+
+    async def advance(self, seconds: float) -> None:
+        """Let `seconds` pass for claims and cooldowns (a real sleep for a networked one)."""
+        self.clock += seconds
+
+    async def aclose(self) -> None:
+        """Close every coordinator opened here."""
+        for coordinator in self._opened:
+            await coordinator.close()
+
+
+def make_alert(n: int, **overrides: object) -> Alert:
+    """A firing Alertmanager alert with non-ASCII labels, an offset start time and raw data."""
+    values: dict[str, object] = {
+        "source": Source.ALERTMANAGER,
+        "name": f"Alert{n}",
+        "status": AlertStatus.FIRING,
+        "labels": {"alertname": f"Alert{n}", "namespace": "shop", "ünï": "cödé ✓"},
+        "annotations": {"summary": "it broke"},
+        "severity": "critical",
+        "fingerprint": f"fp{n}",
+        "starts_at": datetime(2024, 5, 1, 14, 0, 0, 123456, tzinfo=CEST),
+        "raw": {"nested": {"list": [1, 2.5, "x", None, True]}, "n": n},
+    }
+    values.update(overrides)
+    return Alert.model_validate(values)
+
+
+def make_delivery(*alerts: Alert, delivery_id: str = "d1") -> Delivery:
+    """One Alertmanager delivery of `alerts`."""
+    return Delivery(source=Source.ALERTMANAGER, delivery_id=delivery_id, alerts=alerts)
+
+
+def make_run(run_id: str, **overrides: object) -> RunRecord:
+    """A running run of rule-a with two planned steps, created at T0."""
+    values: dict[str, object] = {
+        "run_id": run_id,
+        "rule_id": "rule-a",
+        "alert_id": 1,
+        "source": Source.ALERTMANAGER,
+        "fingerprint": "fp1",
+        "alert_identity": "alertmanager:fp1:-:firing",
+        "guard_key": "shop/api",
+        "idempotency_key": f"idem-{run_id}",
+        "state": RunState.RUNNING,
+        "created_at": T0,
+        "updated_at": T0,
+        "steps": (
+            StepRecord(step_id="state", action="http.request", params={"url": "http://x"}),
+            StepRecord(step_id="reset", action="circuit_breaker.reset"),
+        ),
+    }
+    values.update(overrides)
+    return RunRecord.model_validate(values)

@@ -1,0 +1,182 @@
+"""The Coordinator contract: every implementation of `responder.ports.Coordinator` passes these.
+
+Claims and cooldowns run on the coordinator's own clock, which the harness advances (a real
+sleep for a networked one), so TTLs here are short. Budgets run on the `now` argument.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from responder.adapters.memory_coordinator import MemoryCoordinator
+from responder.errors import CoordinationUnavailableError
+from responder.models.rules import Budget
+from responder.ports import Coordinator
+from tests.contracts import COORDINATOR_IMPLEMENTATIONS, CoordinatorHarness, MemoryHarness
+
+TTL = timedelta(milliseconds=400)
+T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+HOURLY_AND_DAILY = (Budget(max=3, per=timedelta(hours=1)), Budget(max=7, per=timedelta(days=1)))
+
+
+@pytest.fixture(params=COORDINATOR_IMPLEMENTATIONS)
+async def harness(request: pytest.FixtureRequest) -> AsyncIterator[CoordinatorHarness]:
+    """One harness per implementation; it closes what it opened."""
+    made: CoordinatorHarness
+    if request.param == "memory":
+        made = MemoryHarness()
+    else:  # "redis": add a RedisHarness branch here
+        raise AssertionError(f"no harness for {request.param}")
+    yield made
+    await made.aclose()
+    others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    assert not others, f"tasks left running: {others}"
+
+
+@pytest.fixture
+async def coordinator(harness: CoordinatorHarness) -> Coordinator:
+    """A coordinator with nothing claimed, cooling down or counted."""
+    return await harness.open()
+
+
+# -- claims and cooldowns -------------------------------------------------------------------
+
+
+async def test_claim_is_first_caller_only_until_it_expires(
+    harness: CoordinatorHarness, coordinator: Coordinator
+) -> None:
+    assert await coordinator.claim("dedup:a", TTL) is True
+    assert await coordinator.claim("dedup:a", TTL) is False
+    assert await coordinator.claim("dedup:b", TTL) is True
+    await harness.advance(TTL.total_seconds() / 2)
+    assert await coordinator.claim("dedup:a", TTL) is False  # a refused claim does not renew
+    await harness.advance(TTL.total_seconds() / 2 + 0.1)
+    assert await coordinator.claim("dedup:a", TTL) is True
+    assert await coordinator.claim("dedup:a", TTL) is False
+
+
+async def test_exactly_one_of_many_concurrent_claims_wins(coordinator: Coordinator) -> None:
+    results = await asyncio.gather(*(coordinator.claim("dedup:hot", TTL) for _ in range(100)))
+    assert results.count(True) == 1
+
+
+async def test_cooldown_counts_down_and_expires(
+    harness: CoordinatorHarness, coordinator: Coordinator
+) -> None:
+    assert await coordinator.cooldown_remaining("cooldown:a") is None
+    await coordinator.start_cooldown("cooldown:a", TTL)
+    remaining = await coordinator.cooldown_remaining("cooldown:a")
+    assert remaining is not None
+    assert TTL - timedelta(milliseconds=150) < remaining <= TTL
+    assert await coordinator.cooldown_remaining("cooldown:b") is None
+    await harness.advance(TTL.total_seconds() / 2)
+    later = await coordinator.cooldown_remaining("cooldown:a")
+    assert later is not None
+    assert later < remaining
+    await coordinator.start_cooldown("cooldown:a", TTL)  # restart: full length again
+    restarted = await coordinator.cooldown_remaining("cooldown:a")
+    assert restarted is not None
+    assert restarted > later
+    await harness.advance(TTL.total_seconds() + 0.1)
+    assert await coordinator.cooldown_remaining("cooldown:a") is None
+
+
+# -- budgets ----------------------------------------------------------------------------------
+
+
+async def take_until_refused(
+    coordinator: Coordinator, key: str, at: datetime, budgets: tuple[Budget, ...]
+) -> int:
+    """How many runs fit now, taking one per second from `at`."""
+    taken = 0
+    while await coordinator.take_budget(key, budgets, at + timedelta(seconds=taken)):
+        taken += 1
+        assert taken < 100, "budget never refused"
+    return taken
+
+
+async def test_budget_windows_slide_and_all_must_allow(coordinator: Coordinator) -> None:
+    key, hour = "budget:rule-a/shop", timedelta(hours=1)
+    assert await take_until_refused(coordinator, key, T0, HOURLY_AND_DAILY) == 3  # hourly cap
+    assert await take_until_refused(coordinator, key, T0 + hour, HOURLY_AND_DAILY) == 3
+    assert await take_until_refused(coordinator, key, T0 + 2 * hour, HOURLY_AND_DAILY) == 1
+    assert await take_until_refused(coordinator, key, T0 + 5 * hour, HOURLY_AND_DAILY) == 0
+    # 24h after the first run, the first runs leave the daily window one by one
+    day = T0 + timedelta(days=1)
+    assert (
+        await coordinator.budget_allows(key, HOURLY_AND_DAILY, day - timedelta(seconds=1)) is False
+    )
+    assert await coordinator.take_budget(key, HOURLY_AND_DAILY, day) is True
+    assert await coordinator.take_budget(key, HOURLY_AND_DAILY, day) is False
+    assert await coordinator.take_budget(key, HOURLY_AND_DAILY, day + timedelta(seconds=1)) is True
+    assert await coordinator.take_budget(key, HOURLY_AND_DAILY, day + timedelta(seconds=2)) is True
+    assert await coordinator.take_budget(key, HOURLY_AND_DAILY, day + timedelta(seconds=3)) is False
+
+
+async def test_a_run_leaves_the_window_exactly_one_window_later(coordinator: Coordinator) -> None:
+    once = (Budget(max=1, per=timedelta(minutes=10)),)
+    assert await coordinator.take_budget("k", once, T0) is True
+    just_before = T0 + timedelta(minutes=10) - timedelta(microseconds=1)
+    assert await coordinator.take_budget("k", once, just_before) is False
+    assert await coordinator.take_budget("k", once, T0 + timedelta(minutes=10)) is True
+
+
+async def test_a_refused_run_counts_against_no_window(coordinator: Coordinator) -> None:
+    tight = (Budget(max=1, per=timedelta(minutes=1)), Budget(max=2, per=timedelta(hours=1)))
+    assert await coordinator.take_budget("k", tight, T0) is True
+    for second in range(1, 30):  # refused by the 1-minute window: must not use the hourly one
+        assert await coordinator.take_budget("k", tight, T0 + timedelta(seconds=second)) is False
+    assert await coordinator.take_budget("k", tight, T0 + timedelta(minutes=2)) is True
+
+
+async def test_budget_allows_has_no_side_effect(coordinator: Coordinator) -> None:
+    for _ in range(20):
+        assert await coordinator.budget_allows("k", HOURLY_AND_DAILY, T0) is True
+    assert await take_until_refused(coordinator, "k", T0, HOURLY_AND_DAILY) == 3
+    assert (
+        await coordinator.budget_allows("k", HOURLY_AND_DAILY, T0 + timedelta(minutes=5)) is False
+    )
+
+
+async def test_budgets_are_per_key_and_empty_budgets_always_allow(
+    coordinator: Coordinator,
+) -> None:
+    assert await take_until_refused(coordinator, "a", T0, HOURLY_AND_DAILY) == 3
+    assert await take_until_refused(coordinator, "b", T0, HOURLY_AND_DAILY) == 3
+    for _ in range(5):
+        assert await coordinator.take_budget("a", (), T0) is True
+    assert await coordinator.budget_allows("a", (), T0) is True
+
+
+async def test_concurrent_takes_never_exceed_the_budget(coordinator: Coordinator) -> None:
+    five = (Budget(max=5, per=timedelta(hours=1)),)
+    results = await asyncio.gather(*(coordinator.take_budget("k", five, T0) for _ in range(100)))
+    assert results.count(True) == 5
+
+
+async def test_calls_after_close_raise(coordinator: Coordinator) -> None:
+    await coordinator.close()
+    with pytest.raises(CoordinationUnavailableError):
+        await coordinator.claim("k", TTL)
+
+
+# -- in-process only ---------------------------------------------------------------------------
+
+
+async def test_memory_coordinator_forgets_what_expired() -> None:
+    clock = [0.0]
+    coordinator = MemoryCoordinator(clock=lambda: clock[0])
+    hourly = (Budget(max=3, per=timedelta(hours=1)),)
+    for n in range(1000):
+        await coordinator.claim(f"dedup:{n}", timedelta(seconds=10))
+        await coordinator.start_cooldown(f"cooldown:{n}", timedelta(seconds=20))
+        await coordinator.take_budget(f"budget:{n}", hourly, T0)
+    assert coordinator.live_entries == 3000
+    clock[0] = 30.0
+    await coordinator.take_budget("budget:new", hourly, T0 + timedelta(hours=2))
+    assert coordinator.live_entries == 1
+    await coordinator.close()

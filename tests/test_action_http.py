@@ -1,0 +1,270 @@
+"""The `http.request` action end to end: AiohttpHttpApi against a real server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import date
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from pydantic import ValidationError
+
+from responder.actions.http import HTTP_REQUEST, HttpRequestParams, parse_json_body
+from responder.actions.registry import ActionContext
+from responder.adapters.http_client import AiohttpHttpApi
+from responder.errors import NotAllowedError, PermanentError, TemporaryError
+
+ServerFactory = Callable[..., Awaitable[TestServer]]
+
+
+class Seen:
+    """Requests the test server received."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, str, dict[str, str], bytes]] = []
+        self.release = asyncio.Event()
+
+
+def _app(seen: Seen) -> web.Application:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        body = await request.read()
+        seen.requests.append((request.method, request.path_qs, dict(request.headers), body))
+        kind = request.match_info["kind"]
+        if kind == "json":
+            return web.json_response({"state": "OPEN", "echo": body.decode() or None})
+        if kind == "text":
+            return web.Response(text="plain ok")
+        if kind == "big":
+            return web.Response(text="z" * 100_000)
+        if kind == "slow":
+            await asyncio.wait_for(seen.release.wait(), 5)
+            return web.Response(text="late")
+        if kind == "moved":
+            raise web.HTTPFound("http://evil.invalid/?token=abc")
+        if kind == "busy":
+            return web.Response(status=503, headers={"Retry-After": "7"}, text="busy")
+        return web.Response(status=int(kind), text=f"status {kind}")
+
+    app = web.Application()
+    app.router.add_route("*", "/{kind}", handle)
+    return app
+
+
+@pytest.fixture
+def seen() -> Seen:
+    return Seen()
+
+
+@pytest.fixture
+async def server(aiohttp_server: ServerFactory, seen: Seen) -> AsyncIterator[TestServer]:
+    test_server = await aiohttp_server(_app(seen), host="127.0.0.1")
+    yield test_server
+    seen.release.set()
+
+
+@pytest.fixture
+async def ctx() -> AsyncIterator[ActionContext]:
+    async with await AiohttpHttpApi.create() as client:
+        yield ActionContext(
+            http=client,
+            allowed_hosts=("127.0.0.1",),
+            run_id="run-1",
+            rule_id="rule-1",
+            step_id="state",
+            output_max_bytes=2048,
+        )
+
+
+def _params(server: TestServer, path: str, **extra: Any) -> HttpRequestParams:
+    return HttpRequestParams.model_validate({"url": str(server.make_url(path)), **extra})
+
+
+async def test_json_body_is_parsed(server: TestServer, ctx: ActionContext) -> None:
+    result = await HTTP_REQUEST.run(_params(server, "/json"), ctx)
+    assert result.ok
+    assert result.output["status"] == 200
+    assert result.output["json"] == {"state": "OPEN", "echo": None}
+    assert result.output["headers"] == {"content-type": "application/json; charset=utf-8"}
+    assert result.output["truncated"] is False
+    assert isinstance(result.output["elapsed_ms"], int)
+    assert result.summary.startswith(f"GET http://127.0.0.1:{server.port}/json -> 200 in ")
+
+
+async def test_text_body_has_no_json(server: TestServer, ctx: ActionContext) -> None:
+    result = await HTTP_REQUEST.run(_params(server, "/text"), ctx)
+    assert result.ok
+    assert result.output["body"] == "plain ok"
+    assert result.output["json"] is None
+
+
+async def test_post_sends_json(server: TestServer, ctx: ActionContext, seen: Seen) -> None:
+    params = _params(server, "/json", method="POST", json={"reset": True}, headers={"X-Req": "1"})
+    result = await HTTP_REQUEST.run(params, ctx)
+    method, _, headers, body = seen.requests[0]
+    assert (method, body) == ("POST", b'{"reset":true}')
+    assert headers["Content-Type"] == "application/json"
+    assert headers["X-Req"] == "1"
+    assert result.output["json"]["echo"] == '{"reset":true}'
+
+
+@pytest.mark.parametrize(
+    ("kind", "expect", "ok"),
+    [
+        ("200", None, True),
+        ("204", None, True),
+        ("404", None, False),
+        ("404", [404], True),
+        ("200", [201, 202], False),
+        ("500", None, False),
+    ],
+)
+async def test_expect_status(
+    server: TestServer, ctx: ActionContext, kind: str, expect: list[int] | None, ok: bool
+) -> None:
+    extra = {} if expect is None else {"expect_status": expect}
+    result = await HTTP_REQUEST.run(_params(server, f"/{kind}", **extra), ctx)
+    assert result.ok is ok
+    assert result.output["status"] == int(kind)
+    assert ("expected" in result.summary) is (not ok)
+
+
+@pytest.mark.parametrize("code", ["502", "504"])
+async def test_gateway_errors_on_reads_are_temporary(
+    server: TestServer, ctx: ActionContext, code: str
+) -> None:
+    with pytest.raises(TemporaryError, match=f"answered {code}"):
+        await HTTP_REQUEST.run(_params(server, f"/{code}"), ctx)
+
+
+async def test_retry_after_is_honoured(server: TestServer, ctx: ActionContext) -> None:
+    with pytest.raises(TemporaryError) as caught:
+        await HTTP_REQUEST.run(_params(server, "/busy", method="HEAD"), ctx)
+    assert caught.value.delay == 7.0
+
+
+async def test_gateway_errors_on_writes_are_plain_failures(
+    server: TestServer, ctx: ActionContext, seen: Seen
+) -> None:
+    result = await HTTP_REQUEST.run(_params(server, "/503", method="POST", json={}), ctx)
+    assert not result.ok
+    assert result.output["status"] == 503
+    assert len(seen.requests) == 1
+
+
+async def test_large_body_is_truncated(server: TestServer, ctx: ActionContext) -> None:
+    result = await HTTP_REQUEST.run(_params(server, "/big", max_response_bytes=50_000), ctx)
+    assert result.ok
+    assert result.output["truncated"] is True
+    assert len(result.output["body"].encode()) <= ctx.output_max_bytes
+    assert result.output["body"].endswith("bytes]")
+
+
+async def test_timeout_is_temporary(server: TestServer, ctx: ActionContext) -> None:
+    with pytest.raises(TemporaryError, match="timed out"):
+        await HTTP_REQUEST.run(_params(server, "/slow", timeout_seconds=0.2), ctx)
+
+
+async def test_redirect_is_reported_not_followed(
+    server: TestServer, ctx: ActionContext, seen: Seen
+) -> None:
+    result = await HTTP_REQUEST.run(_params(server, "/moved"), ctx)
+    assert not result.ok
+    assert result.output["status"] == 302
+    assert result.output["headers"]["location"] == "http://evil.invalid/?token=[REDACTED]"
+    assert len(seen.requests) == 1
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://evil.com/",
+        "http://evil.com#@127.0.0.1/",
+        "http://127.0.0.1@evil.com/",
+        "http://127.0.0.1.evil.com/",
+        "http://localhost/",
+    ],
+)
+async def test_allowlist_refuses_before_sending(
+    server: TestServer, ctx: ActionContext, seen: Seen, url: str
+) -> None:
+    params = HttpRequestParams.model_validate({"url": url})
+    with pytest.raises(NotAllowedError, match="refused"):
+        await HTTP_REQUEST.run(params, ctx)
+    assert seen.requests == []
+
+
+async def test_empty_allowlist_refuses_everything(
+    server: TestServer, ctx: ActionContext, seen: Seen
+) -> None:
+    closed = ActionContext(
+        http=ctx.http,
+        allowed_hosts=(),
+        run_id="r",
+        rule_id="r",
+        step_id="s",
+        output_max_bytes=1024,
+    )
+    with pytest.raises(NotAllowedError):
+        await HTTP_REQUEST.run(_params(server, "/200"), closed)
+    assert seen.requests == []
+
+
+async def test_connection_refused_is_temporary(ctx: ActionContext) -> None:
+    params = HttpRequestParams.model_validate({"url": "http://127.0.0.1:9/"})
+    with pytest.raises(TemporaryError, match="cannot connect"):
+        await HTTP_REQUEST.run(params, ctx)
+
+
+def test_describe_redacts_headers() -> None:
+    params = HttpRequestParams.model_validate(
+        {
+            "method": "post",
+            "url": "http://a.svc/reset?api_key=k1",
+            "headers": {"Authorization": "Bearer s3cr3t-token", "X-Trace": "t"},
+            "json": {"name": "pagerduty", "password": "p"},
+        }
+    )
+    described = HTTP_REQUEST.describe(params)
+    assert described == {
+        "method": "POST",
+        "url": "http://a.svc/reset?api_key=[REDACTED]",
+        "headers": {
+            "Authorization": "[REDACTED]",
+            "X-Trace": "t",
+            "Content-Type": "application/json",
+        },
+        "json": {"name": "pagerduty", "password": "[REDACTED]"},
+    }
+    assert "s3cr3t" not in repr(described)
+
+
+def test_invalid_urls_fail_permanently_at_check() -> None:
+    assert HTTP_REQUEST.check is not None
+    with pytest.raises(PermanentError):
+        HTTP_REQUEST.check(HttpRequestParams.model_validate({"url": "file:///x"}), ("*.svc",))
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('{"a": [1, {"b": null}]}', {"a": [1, {"b": None}]}),
+        ("[]", []),
+        ("not json", None),
+        ("", None),
+        ('{"a": NaN}', None),
+        ("[" * 100 + "]" * 100, None),
+        ("[" * 100_000 + "]" * 100_000, None),
+    ],
+)
+def test_json_parsing_is_strict_and_bounded(text: str, expected: Any) -> None:
+    assert parse_json_body(text) == expected
+
+
+def test_json_body_must_be_plain_json() -> None:
+    with pytest.raises(ValidationError, match="not plain JSON"):
+        HttpRequestParams.model_validate(
+            {"url": "http://a/", "method": "POST", "json": {"when": date(2024, 1, 1)}}
+        )
