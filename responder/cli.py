@@ -32,24 +32,35 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the daemon (webhooks, engine, metrics)")
     serve.add_argument("--listen", help="host:port to listen on (RESPONDER_LISTEN)")
     serve.add_argument("--rules", type=Path, help="rules directory (RESPONDER_RULES_DIR)")
-    serve.add_argument("--dry-run", action="store_true", default=None,
-                       help="record what would run, run nothing (RESPONDER_DRY_RUN)")  # fmt: skip
+    serve.add_argument(
+        "--dry-run",
+        action="store_true",
+        default=None,
+        help="record what would run, run nothing (RESPONDER_DRY_RUN)",
+    )
 
     rules = sub.add_parser("rules", help="check or explain rule files")
     rules_sub = rules.add_subparsers(dest="rules_command", metavar="SUBCOMMAND", required=True)
     check = rules_sub.add_parser(
         "check", help="validate rule files; exit 1 with one 'file:line: message' per error"
     )
-    check.add_argument("directory", nargs="?", type=Path, help="rules directory (default: RULES_DIR)")
+    check.add_argument(
+        "directory", nargs="?", type=Path, help="rules directory (default: RULES_DIR)"
+    )
     explain = rules_sub.add_parser(
         "explain",
         help="show which rules match a payload, the rendered plan and which guard would stop it "
         "(no side effects)",
     )
-    explain.add_argument("payload", type=Path, help="webhook body (JSON file) as the sender posts it")
+    explain.add_argument(
+        "payload", type=Path, help="webhook body (JSON file) as the sender posts it"
+    )
     explain.add_argument("--rules", type=Path, help="rules directory (default: RULES_DIR)")
-    explain.add_argument("--source", choices=["alertmanager", "grafana", "sentry"],
-                         help="payload source (default: detected from the body)")  # fmt: skip
+    explain.add_argument(
+        "--source",
+        choices=["alertmanager", "grafana", "sentry"],
+        help="payload source (default: detected from the body)",
+    )
     explain.add_argument("--sentry-resource", help="Sentry-Hook-Resource header value, if known")
     explain.add_argument("--json", action="store_true", help="machine-readable output")
     return parser

@@ -8,7 +8,12 @@ from typing import Any
 
 import structlog
 
-_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
+_LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+}
 
 
 def configure_logging(*, log_format: str = "auto", level: str = "info") -> None:
@@ -19,7 +24,8 @@ def configure_logging(*, log_format: str = "auto", level: str = "info") -> None:
     use_console = log_format == "console" or (log_format == "auto" and sys.stderr.isatty())
     renderer: Any = (
         structlog.dev.ConsoleRenderer(exception_formatter=structlog.dev.plain_traceback)
-        if use_console else structlog.processors.JSONRenderer()
+        if use_console
+        else structlog.processors.JSONRenderer()
     )
     structlog.configure(
         processors=[

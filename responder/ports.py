@@ -32,11 +32,17 @@ class Store(Protocol):
         ...
 
     async def unprocessed_alerts(self, limit: int) -> list[StoredAlert]:
-        """Alerts received but not yet marked processed, oldest first (start-up recovery)."""
+        """Alerts received but not yet marked processed, oldest first (start-up recovery).
+
+        `limit` must be at least 1 (ValueError otherwise).
+        """
         ...
 
     async def mark_alert_processed(self, alert_id: int, at: datetime) -> None:
-        """Mark an alert as fully handed to the engine (its runs are recorded)."""
+        """Mark an alert as fully handed to the engine (its runs are recorded).
+
+        Idempotent: the first time is kept; an unknown id is ignored.
+        """
         ...
 
     async def save_run(self, run: RunRecord) -> None:
@@ -48,11 +54,17 @@ class Store(Protocol):
         ...
 
     async def list_runs(self, query: RunQuery) -> list[RunRecord]:
-        """Runs matching the filters, newest first."""
+        """Runs matching the filters, newest first by (created_at, run_id).
+
+        `query.before` is a run id: only runs strictly older than it are returned (keyset
+        pagination); an unknown id gives an empty page.
+        """
         ...
 
-    async def open_runs(self, source: Source | None = None, fingerprint: str | None = None) -> list[RunRecord]:
-        """Runs not in a terminal state, optionally only those of one alert."""
+    async def open_runs(
+        self, source: Source | None = None, fingerprint: str | None = None
+    ) -> list[RunRecord]:
+        """Runs not in a terminal state, optionally only those of one alert; oldest first."""
         ...
 
     async def append_audit(self, events: Sequence[AuditEvent]) -> None:
@@ -60,7 +72,7 @@ class Store(Protocol):
         ...
 
     async def audit_for_run(self, run_id: str) -> list[AuditEvent]:
-        """The audit trail of one run, oldest first."""
+        """The audit trail of one run, oldest first by (at, insertion order)."""
         ...
 
     async def check_writable(self) -> None:
@@ -88,7 +100,11 @@ class Coordinator(Protocol):
         ...
 
     async def take_budget(self, key: str, budgets: Sequence[Budget], now: datetime) -> bool:
-        """Atomically check every budget window of `key` and, if all allow, count one run."""
+        """Atomically check every budget window of `key` and, if all allow, count one run.
+
+        Windows slide: a run counted at time t uses a slot while `now - per < t`. A run is
+        counted in every window or in none.
+        """
         ...
 
     async def budget_allows(self, key: str, budgets: Sequence[Budget], now: datetime) -> bool:

@@ -54,9 +54,7 @@ def make_settings(tmp_path: Path, rules_dir: Path, **overrides: Any) -> Settings
 
 
 @pytest.fixture
-async def make_client(
-    tmp_path: Path, rules_dir: Path, aiohttp_client: Any
-) -> AppFactory:
+async def make_client(tmp_path: Path, rules_dir: Path, aiohttp_client: Any) -> AppFactory:
     """Build the real app (real SQLite, in-process coordinator) and a client for it."""
 
     async def build(**overrides: Any) -> TestClient[Any, Any]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -83,11 +82,14 @@ async def test_rule_fires_runs_steps_in_order_and_records_them(
     detail = await (await client.get(f"/v1/runs/{run['run_id']}", headers=AUTH)).json()
     kinds = [e["kind"] for e in detail["audit"]]
     assert kinds[0] == "rule_matched"
-    assert kinds.count("step_started") == 2 and kinds.count("step_succeeded") == 2
+    assert kinds.count("step_started") == 2
+    assert kinds.count("step_succeeded") == 2
     assert kinds[-1] == "run_finished"
     assert detail["steps"][0]["output"]["status"] == 200
     metrics = await (await client.get("/metrics")).text()
-    assert 'responder_steps_total{action="test.contain",outcome="succeeded",reason=""} 1.0' in metrics
+    assert (
+        'responder_steps_total{action="test.contain",outcome="succeeded",reason=""} 1.0' in metrics
+    )
     assert 'responder_rule_matches_total{rule="probe"} 1.0' in metrics
 
 
@@ -159,7 +161,8 @@ async def test_dry_run_records_rendered_requests_and_touches_nothing(
     assert run["dry_run"] is True
     assert target.requests == []
     health, contain = run["steps"]
-    assert health["state"] == "skipped" and health["reason"] == "dry_run"
+    assert health["state"] == "skipped"
+    assert health["reason"] == "dry_run"
     assert health["params"]["url"] == f"{target.base_url}/health/db-9"
     assert contain["reason"] == "dry_run"
     detail = await (await client.get(f"/v1/runs/{run['run_id']}", headers=AUTH)).json()
@@ -357,9 +360,7 @@ steps:
     assert target.hits("/contain") == 3
 
 
-async def test_runs_api_filters_and_auth(
-    make_client: AppFactory, rules_dir: Path
-) -> None:
+async def test_runs_api_filters_and_auth(make_client: AppFactory, rules_dir: Path) -> None:
     write_rule(
         rules_dir,
         """
@@ -374,7 +375,8 @@ steps: [{id: n, action: log, with: {message: hi}}]
     await settled(client, 3)
     assert (await client.get("/v1/runs")).status == 401
     page = await (await client.get("/v1/runs", params={"limit": "2"}, headers=AUTH)).json()
-    assert len(page["runs"]) == 2 and page["next"]
+    assert len(page["runs"]) == 2
+    assert page["next"]
     rest = await (
         await client.get("/v1/runs", params={"limit": "2", "before": page["next"]}, headers=AUTH)
     ).json()
@@ -394,5 +396,3 @@ async def _state(client: TestClient[Any, Any], run_id: str, state: str) -> bool:
 
 async def _any_state(client: TestClient[Any, Any], state: str) -> bool:
     return any(r["state"] == state for r in await runs(client))
-
-

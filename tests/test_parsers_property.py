@@ -23,8 +23,15 @@ from tests.conformance import all_payloads
 
 Parser = Callable[[bytes], Delivery | None]
 SENTRY_RESOURCES = (
-    None, "issue", "error", "event_alert", "metric_alert", "installation", "comment", "seer",
-)  # fmt: skip
+    None,
+    "issue",
+    "error",
+    "event_alert",
+    "metric_alert",
+    "installation",
+    "comment",
+    "seer",
+)
 PARSERS: dict[str, Parser] = {
     "alertmanager": parse_alertmanager,
     "grafana": parse_grafana,
@@ -34,13 +41,49 @@ PARSERS: dict[str, Parser] = {
     },
 }
 KNOWN_KEYS = (
-    "status", "alerts", "labels", "annotations", "startsAt", "endsAt", "fingerprint",
-    "generatorURL", "alertname", "severity", "truncatedAlerts", "groupKey", "commonLabels",
-    "externalURL", "values", "silenceURL", "orgId", "action", "data", "issue", "error", "event",
-    "metric_alert", "alert_rule", "installation", "comment", "id", "title", "project",
-    "project_slug", "event_id", "issue_id", "issue_url", "level", "triggered_rule",
-    "firstSeen", "datetime", "timestamp", "received", "date_started", "projects", "web_url",
-)  # fmt: skip
+    "status",
+    "alerts",
+    "labels",
+    "annotations",
+    "startsAt",
+    "endsAt",
+    "fingerprint",
+    "generatorURL",
+    "alertname",
+    "severity",
+    "truncatedAlerts",
+    "groupKey",
+    "commonLabels",
+    "externalURL",
+    "values",
+    "silenceURL",
+    "orgId",
+    "action",
+    "data",
+    "issue",
+    "error",
+    "event",
+    "metric_alert",
+    "alert_rule",
+    "installation",
+    "comment",
+    "id",
+    "title",
+    "project",
+    "project_slug",
+    "event_id",
+    "issue_id",
+    "issue_url",
+    "level",
+    "triggered_rule",
+    "firstSeen",
+    "datetime",
+    "timestamp",
+    "received",
+    "date_started",
+    "projects",
+    "web_url",
+)
 SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 keys = st.sampled_from(KNOWN_KEYS) | st.text(max_size=8)

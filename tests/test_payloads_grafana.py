@@ -137,16 +137,22 @@ def test_severity_label_is_used() -> None:
 @pytest.mark.parametrize(
     ("mutate", "field", "says"),
     [
-        (lambda d: d["alerts"][0].update(values={"B": "high"}), "alerts.0.values.B",
-         "expected a number"),
+        (
+            lambda d: d["alerts"][0].update(values={"B": "high"}),
+            "alerts.0.values.B",
+            "expected a number",
+        ),
         (lambda d: d["alerts"][0].update(values=[1]), "alerts.0.values", "expected an object"),
         (lambda d: d["alerts"][0].update(orgId="1"), "alerts.0.orgId", "expected an integer"),
-        (lambda d: d["alerts"][0].update(silenceURL=None), "alerts.0.silenceURL",
-         "expected a string (got null)"),
+        (
+            lambda d: d["alerts"][0].update(silenceURL=None),
+            "alerts.0.silenceURL",
+            "expected a string (got null)",
+        ),
         (lambda d: d.update(orgId=1.5), "orgId", "expected an integer"),
         (lambda d: d.update(title=[]), "title", "expected a string (got array)"),
     ],
-)  # fmt: skip
+)
 def test_bad_grafana_fields_name_their_json_path(mutate: Any, field: str, says: str) -> None:
     document = doc(DEFAULT)
     mutate(document)
@@ -154,3 +160,11 @@ def test_bad_grafana_fields_name_their_json_path(mutate: Any, field: str, says: 
         parse_grafana(encode(document))
     assert caught.value.field == field
     assert says in str(caught.value)
+
+
+def test_embedded_image_is_not_kept_in_raw() -> None:
+    document = json.loads(load("grafana-docs-webhook-firing-grouped-2.json"))
+    document["alerts"][0]["embeddedImage"] = "iVBORw0KGgo" * 1000
+    delivery = parse_grafana(json.dumps(document).encode())
+    assert "embeddedImage" not in delivery.alerts[0].raw
+    assert delivery.alerts[0].raw["dashboardURL"] == document["alerts"][0]["dashboardURL"]

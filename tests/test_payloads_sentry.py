@@ -17,8 +17,10 @@ from responder.models.alerts import Alert, AlertStatus, Delivery, Source
 from tests.conformance import all_payloads, load
 
 F, R = AlertStatus.FIRING, AlertStatus.RESOLVED
-IGNORED = {"sentry-docs-installation-created.json": "installation",
-           "sentry-docs-comment-created.json": "comment"}  # fmt: skip
+IGNORED = {
+    "sentry-docs-installation-created.json": "installation",
+    "sentry-docs-comment-created.json": "comment",
+}
 
 
 def at(text: str) -> datetime:
@@ -54,97 +56,190 @@ ZULIP_SEEN = at("2020-04-30T05:54:15.092476")
 
 EXPECTED = {
     "sentry-docs-issue-created.json": Expected(
-        "issue", "ReferenceError: blooopy is not defined", F, "error", "issue:1170820242",
+        "issue",
+        "ReferenceError: blooopy is not defined",
+        F,
+        "error",
+        "issue:1170820242",
         at("2019-08-19T20:58:37.391"),
-        {"alertname": "ReferenceError: blooopy is not defined", "sentry_resource": "issue",
-         "sentry_action": "created", "project": "front-end", "level": "error",
-         "issue_id": "1170820242", "short_id": "FRONT-END-9", "platform": "javascript",
-         "culprit": "?(runner)", "issue_status": "unresolved", "issue_type": "error"},
+        {
+            "alertname": "ReferenceError: blooopy is not defined",
+            "sentry_resource": "issue",
+            "sentry_action": "created",
+            "project": "front-end",
+            "level": "error",
+            "issue_id": "1170820242",
+            "short_id": "FRONT-END-9",
+            "platform": "javascript",
+            "culprit": "?(runner)",
+            "issue_status": "unresolved",
+            "issue_type": "error",
+        },
         summary="ReferenceError: blooopy is not defined",
     ),
     "zulip-issue-resolved.json": Expected(
-        "issue", ZULIP_ISSUE_TITLE, R, "error", "issue:1638821441", ZULIP_SEEN,
+        "issue",
+        ZULIP_ISSUE_TITLE,
+        R,
+        "error",
+        "issue:1638821441",
+        ZULIP_SEEN,
         {**ZULIP_ISSUE_LABELS, "sentry_action": "resolved", "issue_status": "resolved"},
         summary=ZULIP_ISSUE_TITLE,
     ),
     "zulip-issue-ignored.json": Expected(
-        "issue", ZULIP_ISSUE_TITLE, R, "error", "issue:1638821441", ZULIP_SEEN,
+        "issue",
+        ZULIP_ISSUE_TITLE,
+        R,
+        "error",
+        "issue:1638821441",
+        ZULIP_SEEN,
         {**ZULIP_ISSUE_LABELS, "sentry_action": "ignored", "issue_status": "ignored"},
         summary=ZULIP_ISSUE_TITLE,
     ),
     "zulip-issue-assigned-to-team.json": Expected(
-        "issue", ZULIP_ISSUE_TITLE, F, "error", "issue:1638821441", ZULIP_SEEN,
+        "issue",
+        ZULIP_ISSUE_TITLE,
+        F,
+        "error",
+        "issue:1638821441",
+        ZULIP_SEEN,
         {**ZULIP_ISSUE_LABELS, "sentry_action": "assigned", "issue_status": "unresolved"},
         summary=ZULIP_ISSUE_TITLE,
     ),
     "sentry-docs-error-created.json": Expected(
-        "error", "ReferenceError: blooopy is not defined", F, "error", "issue:1170820242",
+        "error",
+        "ReferenceError: blooopy is not defined",
+        F,
+        "error",
+        "issue:1170820242",
         at("2019-08-19T20:58:37.391"),
-        {"alertname": "ReferenceError: blooopy is not defined", "sentry_resource": "error",
-         "sentry_action": "created", "project": "front-end", "project_id": "1",
-         "level": "error", "issue_id": "1170820242",
-         "event_id": "bb78c1407cea4519aa397afc059c793d", "platform": "javascript",
-         "culprit": "?(runner)"},
-        {"web": "https://sentry.io/organizations/test-org/issues/1170820242/events/"
-                "bb78c1407cea4519aa397afc059c793d/",
-         "api": "https://sentry.io/api/0/projects/test-org/front-end/events/"
-                "bb78c1407cea4519aa397afc059c793d/",
-         "issue": "https://sentry.io/api/0/issues/1170820242/"},
+        {
+            "alertname": "ReferenceError: blooopy is not defined",
+            "sentry_resource": "error",
+            "sentry_action": "created",
+            "project": "front-end",
+            "project_id": "1",
+            "level": "error",
+            "issue_id": "1170820242",
+            "event_id": "bb78c1407cea4519aa397afc059c793d",
+            "platform": "javascript",
+            "culprit": "?(runner)",
+        },
+        {
+            "web": "https://sentry.io/organizations/test-org/issues/1170820242/events/"
+            "bb78c1407cea4519aa397afc059c793d/",
+            "api": "https://sentry.io/api/0/projects/test-org/front-end/events/"
+            "bb78c1407cea4519aa397afc059c793d/",
+            "issue": "https://sentry.io/api/0/issues/1170820242/",
+        },
         summary="ReferenceError: blooopy is not defined",
     ),
     "sentry-docs-event-alert-triggered.json": Expected(
-        "event_alert", "Very Important Alert Rule!", F, "error", "issue:1117540176",
+        "event_alert",
+        "Very Important Alert Rule!",
+        F,
+        "error",
+        "issue:1117540176",
         at("2019-08-19T21:06:17.677"),
-        {"alertname": "Very Important Alert Rule!", "sentry_resource": "event_alert",
-         "sentry_action": "triggered", "project": "front-end", "project_id": "1",
-         "level": "error", "issue_id": "1117540176",
-         "event_id": "e4874d664c3540c1a32eab185f12c5ab", "platform": "javascript",
-         "culprit": "?(<anonymous>)", "triggered_rule": "Very Important Alert Rule!"},
-        {"web": "https://sentry.io/organizations/test-org/issues/1117540176/events/"
-                "e4874d664c3540c1a32eab185f12c5ab/",
-         "api": "https://sentry.io/api/0/projects/test-org/front-end/events/"
-                "e4874d664c3540c1a32eab185f12c5ab/",
-         "issue": "https://sentry.io/api/0/issues/1117540176/"},
+        {
+            "alertname": "Very Important Alert Rule!",
+            "sentry_resource": "event_alert",
+            "sentry_action": "triggered",
+            "project": "front-end",
+            "project_id": "1",
+            "level": "error",
+            "issue_id": "1117540176",
+            "event_id": "e4874d664c3540c1a32eab185f12c5ab",
+            "platform": "javascript",
+            "culprit": "?(<anonymous>)",
+            "triggered_rule": "Very Important Alert Rule!",
+        },
+        {
+            "web": "https://sentry.io/organizations/test-org/issues/1117540176/events/"
+            "e4874d664c3540c1a32eab185f12c5ab/",
+            "api": "https://sentry.io/api/0/projects/test-org/front-end/events/"
+            "e4874d664c3540c1a32eab185f12c5ab/",
+            "issue": "https://sentry.io/api/0/issues/1117540176/",
+        },
         summary="ReferenceError: heck is not defined",
     ),
     # A real 2020 delivery: no issue_id, so the id comes from issue_url.
     "zulip-event-alert-triggered-python.json": Expected(
-        "event_alert", "Send a webhook payload to Webhook.site", F, "error", "issue:1635244907",
+        "event_alert",
+        "Send a webhook payload to Webhook.site",
+        F,
+        "error",
+        "issue:1635244907",
         at("2020-04-28T13:56:05.903736"),
-        {"alertname": "Send a webhook payload to Webhook.site", "sentry_resource": "event_alert",
-         "sentry_action": "triggered", "project": "zulip-integration-testing",
-         "project_id": "5216640", "level": "error", "issue_id": "1635244907",
-         "event_id": "599349254a1447a99774b5310711c1a8", "platform": "python",
-         "culprit": "__main__ in <module>",
-         "triggered_rule": "Send a webhook payload to Webhook.site"},
-        {"web": "https://sentry.io/organizations/hypro999-personal-organization/issues/"
-                "1635244907/events/599349254a1447a99774b5310711c1a8/",
-         "api": "https://sentry.io/api/0/projects/hypro999-personal-organization/"
-                "zulip-integration-testing/events/599349254a1447a99774b5310711c1a8/",
-         "issue": "https://sentry.io/api/0/issues/1635244907/"},
+        {
+            "alertname": "Send a webhook payload to Webhook.site",
+            "sentry_resource": "event_alert",
+            "sentry_action": "triggered",
+            "project": "zulip-integration-testing",
+            "project_id": "5216640",
+            "level": "error",
+            "issue_id": "1635244907",
+            "event_id": "599349254a1447a99774b5310711c1a8",
+            "platform": "python",
+            "culprit": "__main__ in <module>",
+            "triggered_rule": "Send a webhook payload to Webhook.site",
+        },
+        {
+            "web": "https://sentry.io/organizations/hypro999-personal-organization/issues/"
+            "1635244907/events/599349254a1447a99774b5310711c1a8/",
+            "api": "https://sentry.io/api/0/projects/hypro999-personal-organization/"
+            "zulip-integration-testing/events/599349254a1447a99774b5310711c1a8/",
+            "issue": "https://sentry.io/api/0/issues/1635244907/",
+        },
         summary="Exception: Custom exception!",
     ),
     "sentry-docs-metric-alert-resolved.json": Expected(
-        "metric_alert", "Too many errors", R, None, "metric_alert:7", at("2020-09-13T12:26:40"),
-        {"alertname": "Too many errors", "sentry_resource": "metric_alert",
-         "sentry_action": "resolved", "project": "bar", "alert_rule_id": "7",
-         "incident_id": "4", "dataset": "events"},
+        "metric_alert",
+        "Too many errors",
+        R,
+        None,
+        "metric_alert:7",
+        at("2020-09-13T12:26:40"),
+        {
+            "alertname": "Too many errors",
+            "sentry_resource": "metric_alert",
+            "sentry_action": "resolved",
+            "project": "bar",
+            "alert_rule_id": "7",
+            "incident_id": "4",
+            "dataset": "events",
+        },
         {"web": "https://sentry.io/organizations/baz/alerts/1/"},
         summary="Resolved: Too many errors",
     ),
     # name = message or culprit or event title; message is "" here.
     "zulip-legacy-webhook-plugin-javascript.json": Expected(
-        None, "debugger eval code", F, "error", "legacy:live:1982047746",
+        None,
+        "debugger eval code",
+        F,
+        "error",
+        "legacy:live:1982047746",
         datetime(2020, 10, 26, 16, 39, 54, 648839, tzinfo=UTC),
-        {"alertname": "debugger eval code", "sentry_resource": "legacy",
-         "sentry_action": "triggered", "project": "live", "level": "error",
-         "issue_id": "1982047746", "event_id": "f3bf5fc4e354451db9e885a69b2a2b51",
-         "culprit": "debugger eval code", "platform": "javascript", "logger": "javascript"},
-        {"web": "https://sentry.io/organizations/foo-bar-org/issues/1982047746/"
-                "?referrer=webhooks_plugin"},
+        {
+            "alertname": "debugger eval code",
+            "sentry_resource": "legacy",
+            "sentry_action": "triggered",
+            "project": "live",
+            "level": "error",
+            "issue_id": "1982047746",
+            "event_id": "f3bf5fc4e354451db9e885a69b2a2b51",
+            "culprit": "debugger eval code",
+            "platform": "javascript",
+            "logger": "javascript",
+        },
+        {
+            "web": "https://sentry.io/organizations/foo-bar-org/issues/1982047746/"
+            "?referrer=webhooks_plugin"
+        },
         summary='TypeError: can\'t access property "bar", x.foo is undefined',
     ),
-}  # fmt: skip
+}
 
 
 def doc(name: str) -> dict[str, Any]:
@@ -344,33 +439,67 @@ def test_unknown_action_is_refused(name: str, resource: str, action: str) -> Non
     ("name", "resource", "mutate", "field"),
     [
         ("sentry-docs-issue-created.json", "metric_alert", lambda d: None, "data.metric_alert"),
-        ("sentry-docs-issue-created.json", "issue", lambda d: d["data"]["issue"].pop("id"),
-         "data.issue.id"),
-        ("sentry-docs-issue-created.json", "issue", lambda d: d["data"]["issue"].update(id=""),
-         "data.issue.id"),
+        (
+            "sentry-docs-issue-created.json",
+            "issue",
+            lambda d: d["data"]["issue"].pop("id"),
+            "data.issue.id",
+        ),
+        (
+            "sentry-docs-issue-created.json",
+            "issue",
+            lambda d: d["data"]["issue"].update(id=""),
+            "data.issue.id",
+        ),
         ("sentry-docs-issue-created.json", "issue", lambda d: d.pop("action"), "action"),
-        ("sentry-docs-issue-created.json", "issue",
-         lambda d: d["data"]["issue"].update(firstSeen="soon"), "data.issue.firstSeen"),
-        ("sentry-docs-issue-created.json", "issue",
-         lambda d: d["data"]["issue"].update(project="front-end"), "data.issue.project"),
-        ("sentry-docs-error-created.json", "error",
-         lambda d: d["data"]["error"].update(timestamp="x", datetime=None), "data.error.timestamp"),
-        ("sentry-docs-error-created.json", "error",
-         lambda d: [d["data"]["error"].pop(k) for k in ("issue_id", "issue_url", "event_id")],
-         "data.error.event_id"),
-        ("sentry-docs-metric-alert-resolved.json", "metric_alert",
-         lambda d: d["data"]["metric_alert"].update(status="closed"), "data.metric_alert.status"),
-        ("sentry-docs-metric-alert-resolved.json", "metric_alert",
-         lambda d: [d["data"]["metric_alert"].pop(k) for k in ("alert_rule", "id")],
-         "data.metric_alert.alert_rule.id"),
-        ("zulip-legacy-webhook-plugin-javascript.json", None,
-         lambda d: [d.pop(k) for k in ("project", "project_slug")], "project_slug"),
+        (
+            "sentry-docs-issue-created.json",
+            "issue",
+            lambda d: d["data"]["issue"].update(firstSeen="soon"),
+            "data.issue.firstSeen",
+        ),
+        (
+            "sentry-docs-issue-created.json",
+            "issue",
+            lambda d: d["data"]["issue"].update(project="front-end"),
+            "data.issue.project",
+        ),
+        (
+            "sentry-docs-error-created.json",
+            "error",
+            lambda d: d["data"]["error"].update(timestamp="x", datetime=None),
+            "data.error.timestamp",
+        ),
+        (
+            "sentry-docs-error-created.json",
+            "error",
+            lambda d: [d["data"]["error"].pop(k) for k in ("issue_id", "issue_url", "event_id")],
+            "data.error.event_id",
+        ),
+        (
+            "sentry-docs-metric-alert-resolved.json",
+            "metric_alert",
+            lambda d: d["data"]["metric_alert"].update(status="closed"),
+            "data.metric_alert.status",
+        ),
+        (
+            "sentry-docs-metric-alert-resolved.json",
+            "metric_alert",
+            lambda d: [d["data"]["metric_alert"].pop(k) for k in ("alert_rule", "id")],
+            "data.metric_alert.alert_rule.id",
+        ),
+        (
+            "zulip-legacy-webhook-plugin-javascript.json",
+            None,
+            lambda d: [d.pop(k) for k in ("project", "project_slug")],
+            "project_slug",
+        ),
         ("zulip-legacy-webhook-plugin-javascript.json", None, lambda d: d.pop("id"), "id"),
         ("sentry-docs-issue-created.json", None, lambda d: d.update(data={"other": 1}), "data"),
         ("sentry-docs-issue-created.json", None, lambda d: d.update(data=[]), "data"),
         ("sentry-docs-comment-created.json", "comment", lambda d: d.update(data=3), "data"),
     ],
-)  # fmt: skip
+)
 def test_bad_fields_name_their_json_path(
     name: str, resource: str | None, mutate: Any, field: str
 ) -> None:

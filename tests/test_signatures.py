@@ -50,10 +50,19 @@ def test_harmless_variations_of_the_signature_match(signature: str) -> None:
         (VECTOR_BODY, "", hmac.new(b"", VECTOR_BODY, hashlib.sha256).hexdigest()),
     ],
     ids=[
-        "wrong-secret", "trailing-newline", "changed-byte", "short", "long", "prefixed",
-        "non-ascii", "surrogates", "empty", "missing", "empty-secret-never-matches",
+        "wrong-secret",
+        "trailing-newline",
+        "changed-byte",
+        "short",
+        "long",
+        "prefixed",
+        "non-ascii",
+        "surrogates",
+        "empty",
+        "missing",
+        "empty-secret-never-matches",
     ],
-)  # fmt: skip
+)
 def test_wrong_signatures_do_not_match(body: bytes, secret: str, signature: str | None) -> None:
     assert verify_sentry_signature(body, secret, signature) is False
 
@@ -78,11 +87,22 @@ def test_bearer_token_matches(header: str) -> None:
 @pytest.mark.parametrize(
     "header",
     [
-        None, "", "s3cret", "Bearer", "Bearer ", "Bearer s3cre", "Bearer s3crett",
-        "Bearer S3CRET", "Basic s3cret", "Token s3cret", "Bearers3cret", "Bearer s3cret extra",
-        "Bearer é", "Bearer \ud800",
+        None,
+        "",
+        "s3cret",
+        "Bearer",
+        "Bearer ",
+        "Bearer s3cre",
+        "Bearer s3crett",
+        "Bearer S3CRET",
+        "Basic s3cret",
+        "Token s3cret",
+        "Bearers3cret",
+        "Bearer s3cret extra",
+        "Bearer é",
+        "Bearer \ud800",
     ],
-)  # fmt: skip
+)
 def test_bearer_token_mismatches(header: str | None) -> None:
     assert bearer_matches(header, "s3cret") is False
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import AUTH, AppFactory, wait_for
 from tests.conformance import all_payloads
+from tests.conftest import AUTH, AppFactory, wait_for
 from tests.payload_builders import am_alert, am_body
 
 JSON = {"Content-Type": "application/json"}
@@ -84,7 +84,9 @@ async def test_sentry_signature_is_checked_on_raw_bytes(make_client: AppFactory)
     raw = path.read_bytes()
     reserialised = json.dumps(json.loads(raw)).encode()  # ", " separators: different bytes
     response = await client.post(
-        "/v1/webhooks/sentry", data=raw, headers={**JSON, "Sentry-Hook-Signature": _sign(reserialised)}
+        "/v1/webhooks/sentry",
+        data=raw,
+        headers={**JSON, "Sentry-Hook-Signature": _sign(reserialised)},
     )
     assert response.status == 401
 

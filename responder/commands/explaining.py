@@ -33,7 +33,7 @@ def detect_source(body: bytes) -> str:
         return "alertmanager"
     if not isinstance(data, dict):
         return "alertmanager"
-    if "data" in data and "action" in data or {"project", "event", "level"} <= data.keys():
+    if ("data" in data and "action" in data) or {"project", "event", "level"} <= data.keys():
         return "sentry"
     alerts = data.get("alerts")
     grafana_keys = {"silenceURL", "dashboardURL", "panelURL", "values", "valueString"}
@@ -78,8 +78,9 @@ def explain(
     catalog = PolicyCatalog(default_registry(), allowed_hosts=settings.http_allowed_hosts)
     scale = SeverityScale(settings.severity_levels)
     try:
-        rules = load_rules(rules_dir or settings.rules_dir, known_actions=catalog.registry.names(),
-                           severity=scale)  # fmt: skip
+        rules = load_rules(
+            rules_dir or settings.rules_dir, known_actions=catalog.registry.names(), severity=scale
+        )
     except RuleSetError as exc:
         err.write(format_errors(exc) + "\n")
         return 1
@@ -115,8 +116,9 @@ async def _explain_alert(
             else:
                 decision = await gate.admit(plan, alert, SystemClock().now())
                 entry["plan"] = _plan(plan, catalog)
-                entry["gate"] = _gate_text(plan, decision.verdict, decision.detail, alert,
-                                           item.rule.rule.match.status)  # fmt: skip
+                entry["gate"] = _gate_text(
+                    plan, decision.verdict, decision.detail, alert, item.rule.rule.match.status
+                )
         rules.append(entry)
     return {
         "alert": alert.name,
@@ -131,16 +133,19 @@ async def _explain_alert(
 def _plan(plan: Plan, catalog: PolicyCatalog) -> dict[str, Any]:
     steps = []
     for step in plan.steps:
-        steps.append({
-            "id": step.step_id,
-            "action": step.action,
-            "class": step.action_class.value,
-            "if": step.condition,
-            "approval": step.approval_required,
-            "timeout": step.timeout.total_seconds(),
-            "request": catalog.describe(step.action, step.params) if step.params is not None
-            else {"rendered_at_run_time": step.template},
-        })  # fmt: skip
+        steps.append(
+            {
+                "id": step.step_id,
+                "action": step.action,
+                "class": step.action_class.value,
+                "if": step.condition,
+                "approval": step.approval_required,
+                "timeout": step.timeout.total_seconds(),
+                "request": catalog.describe(step.action, step.params)
+                if step.params is not None
+                else {"rendered_at_run_time": step.template},
+            }
+        )
     return {
         "guard_key": plan.guard_key,
         "idempotency_key": plan.idempotency_key,
@@ -165,9 +170,9 @@ def _gate_text(
         notes.append(f"after a run, cooldown holds {plan.guard_key} for {plan.cooldown}")
     if plan.budgets:
         notes.append("budget: " + ", ".join(f"{b.max} per {b.per}" for b in plan.budgets))
-    if alert.status is AlertStatus.RESOLVED and status is not StatusSelector.RESOLVED:
-        if plan.has_containment:
-            notes.append("alert is resolved: containment steps would be skipped")
+    resolved = alert.status is AlertStatus.RESOLVED and status is not StatusSelector.RESOLVED
+    if resolved and plan.has_containment:
+        notes.append("alert is resolved: containment steps would be skipped")
     if any(s.approval_required for s in plan.steps):
         notes.append("approval: steps marked approval wait for an engineer")
     if any(s.action_class is ActionClass.CONTAINMENT for s in plan.steps):
@@ -180,15 +185,19 @@ def _text(report: dict[str, Any]) -> str:
     if "note" in report:
         lines.append(report["note"])
     for alert in report["alerts"]:
-        lines.append(f"\nalert {alert['alert']} [{alert['status']}, severity "
-                     f"{alert['severity'] or '-'}] fingerprint {alert['fingerprint']}")  # fmt: skip
+        lines.append(
+            f"\nalert {alert['alert']} [{alert['status']}, severity "
+            f"{alert['severity'] or '-'}] fingerprint {alert['fingerprint']}"
+        )
         matched = [r for r in alert["rules"] if r["matched"]]
         if not matched:
             lines.append("  no rule matches")
         for rule in alert["rules"]:
             if not rule["matched"]:
-                lines.append(f"  - {rule['rule']} ({rule['location']}): no match: "
-                             + "; ".join(rule["failures"]))  # fmt: skip
+                lines.append(
+                    f"  - {rule['rule']} ({rule['location']}): no match: "
+                    + "; ".join(rule["failures"])
+                )
                 continue
             lines.append(f"  + {rule['rule']} ({rule['location']}): MATCHES")
             if "plan_error" in rule:
@@ -199,7 +208,9 @@ def _text(report: dict[str, Any]) -> str:
             for step in plan["steps"]:
                 flags = [step["class"]] + (["approval"] if step["approval"] else [])
                 cond = f" if {step['if']}" if step["if"] else ""
-                lines.append(f"      step {step['id']}: {step['action']} ({', '.join(flags)}){cond}")
+                lines.append(
+                    f"      step {step['id']}: {step['action']} ({', '.join(flags)}){cond}"
+                )
                 lines.append(f"        {json.dumps(step['request'], sort_keys=True)}")
             for note in rule["gate"]:
                 lines.append(f"      gate: {note}")

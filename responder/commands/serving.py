@@ -55,8 +55,10 @@ def serve(*, listen: str | None, rules_dir: Path | None, dry_run: bool | None) -
         settings = load_settings(listen=listen, rules_dir=rules_dir, dry_run=dry_run)
     except ValidationError as exc:
         configure_logging()
-        log.error("settings_invalid", errors=[f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
-                                              for e in exc.errors()])  # fmt: skip
+        log.error(
+            "settings_invalid",
+            errors=[f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()],
+        )
         return 2
     configure_logging(log_format=settings.log_format, level=settings.log_level)
     problems = configuration_problems(settings)
@@ -69,8 +71,11 @@ def serve(*, listen: str | None, rules_dir: Path | None, dry_run: bool | None) -
     try:
         app = create_app(settings)
     except RuleSetError as exc:
-        log.error("rules_invalid", errors=format_errors(exc).splitlines(),
-                  hint=f"fix the files, then run: responder rules check {settings.rules_dir}")  # fmt: skip
+        log.error(
+            "rules_invalid",
+            errors=format_errors(exc).splitlines(),
+            hint=f"fix the files, then run: responder rules check {settings.rules_dir}",
+        )
         return 1
     return asyncio.run(_run(app, settings))
 

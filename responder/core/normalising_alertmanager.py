@@ -12,7 +12,8 @@ Rules (both sources share the Alertmanager v4 shape):
 - severity: `labels.severity` when non-empty. Times are UTC; Go's zero time becomes `None`.
 - links: `generator`, `alertmanager` (externalURL) and, for Grafana, `silence`, `dashboard`,
   `panel`, `image`; only non-empty http(s) URLs.
-- raw: the alert's JSON object as received plus `receiver`, `groupKey` and `externalURL`.
+- raw: the alert's JSON object as received (less Grafana's base64 `embeddedImage`, which
+  would otherwise be copied into every audit row) plus `receiver`, `groupKey`, `externalURL`.
 - delivery id: SHA-256 of the body (Alertmanager retries are byte-identical).
 """
 
@@ -75,7 +76,7 @@ def _delivery(
     }
     raw_alerts: list[dict[str, Any]] = document["alerts"]  # validated: a list of objects
     alerts = tuple(
-        _alert(source, payload, alert, {**raw, **context})
+        _alert(source, payload, alert, {**_without_blobs(raw), **context})
         for alert, raw in zip(payload.alerts, raw_alerts, strict=True)
     )
     return Delivery(
@@ -127,3 +128,11 @@ def _links(
         if link is not None:
             links[key] = link
     return links
+
+
+_BLOBS = frozenset({"embeddedImage"})
+
+
+def _without_blobs(raw: dict[str, Any]) -> dict[str, Any]:
+    """The raw alert without large binary fields (kept out of the store and audit trail)."""
+    return {k: v for k, v in raw.items() if k not in _BLOBS}

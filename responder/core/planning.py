@@ -127,7 +127,9 @@ def render_step_params(
         raise PlanError(rule_id, step_id, str(exc)) from exc
 
 
-def step_view(state: str, ok: bool | None, summary: str, output: Mapping[str, Any]) -> dict[str, Any]:
+def step_view(
+    state: str, ok: bool | None, summary: str, output: Mapping[str, Any]
+) -> dict[str, Any]:
     """How one finished step looks to later templates as `steps.<id>`."""
     return {
         "state": state,

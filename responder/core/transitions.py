@@ -48,9 +48,7 @@ class InvalidTransitionError(ValueError):
     """A move that the state machine does not allow (a bug, never user input)."""
 
 
-def move_step(
-    step: StepRecord, to: StepState, at: datetime, **changes: Any
-) -> StepRecord:
+def move_step(step: StepRecord, to: StepState, at: datetime, **changes: Any) -> StepRecord:
     """Return `step` in state `to`, stamping start/finish times; raise on an illegal move."""
     if to not in STEP_MOVES[step.state]:
         raise InvalidTransitionError(f"step {step.step_id}: {step.state} -> {to} is not allowed")

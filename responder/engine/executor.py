@@ -12,7 +12,13 @@ from responder.actions.registry import ActionContext, StepResult
 from responder.core.planning import PlanError, render_step_params, step_view
 from responder.core.redaction import redact, truncate
 from responder.core.templating import build_context, evaluate_condition
-from responder.core.transitions import cancel_open_steps, final_state, move_run, move_step, replace_step
+from responder.core.transitions import (
+    cancel_open_steps,
+    final_state,
+    move_run,
+    move_step,
+    replace_step,
+)
 from responder.engine.recording import RunRecorder
 from responder.errors import ResponderError, TemporaryError
 from responder.models.alerts import Alert
@@ -71,11 +77,14 @@ class Executor:
             step = run.step(planned.step_id)
             if step.state in TERMINAL_STEP_STATES:
                 results[step.step_id] = _view(step)
-                failed = failed or (step.state is StepState.FAILED and not planned.continue_on_failure)
+                failed = failed or (
+                    step.state is StepState.FAILED and not planned.continue_on_failure
+                )
                 continue
             try:
-                step = await self._one(run, plan, planned, step, alert, results, failed,
-                                       containment_allowed, approved)  # fmt: skip
+                step = await self._one(
+                    run, plan, planned, step, alert, results, failed, containment_allowed, approved
+                )
             except asyncio.CancelledError:
                 await self._abandon(run)
                 raise
@@ -131,8 +140,14 @@ class Executor:
         try:
             params = planned.params
             if params is None:
-                params = render_step_params(run.rule_id, planned.step_id, planned.action,
-                                            planned.template, context, self._catalog)  # fmt: skip
+                params = render_step_params(
+                    run.rule_id,
+                    planned.step_id,
+                    planned.action,
+                    planned.template,
+                    context,
+                    self._catalog,
+                )
         except PlanError as exc:
             return await self._finish(run, step, StepState.FAILED, error=str(exc))
         shown = redact(self._catalog.describe(planned.action, params))
@@ -154,10 +169,15 @@ class Executor:
         state = StepState.SUCCEEDED if result is not None and result.ok else StepState.FAILED
         if result is not None and not result.ok and error is None:
             error = result.summary
-        done = move_step(step, state, self._clock.now(), output=output, error=error,
-                         attempts=attempts)  # fmt: skip
-        await self._recorder.step(replace_step(run, done, self._clock.now()), done,
-                                  duration=duration, summary=result.summary if result else "")  # fmt: skip
+        done = move_step(
+            step, state, self._clock.now(), output=output, error=error, attempts=attempts
+        )
+        await self._recorder.step(
+            replace_step(run, done, self._clock.now()),
+            done,
+            duration=duration,
+            summary=result.summary if result else "",
+        )
         return done
 
     async def _attempts(
@@ -186,7 +206,11 @@ class Executor:
                 return None, attempts, str(exc)
 
     async def _skip(
-        self, run: RunRecord, step: StepRecord, reason: SkipReason, params: dict[str, Any] | None = None
+        self,
+        run: RunRecord,
+        step: StepRecord,
+        reason: SkipReason,
+        params: dict[str, Any] | None = None,
     ) -> StepRecord:
         changes: dict[str, Any] = {"reason": reason.value}
         if params is not None:

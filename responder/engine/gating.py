@@ -53,7 +53,9 @@ class Gate:
             )
         until = delay_until(plan, alert, now)
         if until is not None:
-            return GateDecision(Verdict.DELAY, until=until, detail=f"for: until {until.isoformat()}")
+            return GateDecision(
+                Verdict.DELAY, until=until, detail=f"for: until {until.isoformat()}"
+            )
         return await self.guards(plan, now)
 
     async def guards(self, plan: Plan, now: datetime) -> GateDecision:

@@ -96,21 +96,38 @@ class Pipeline:
         try:
             plan = plan_rule(loaded, alert, self._catalog, global_dry_run=self._dry_run)
         except PlanError as exc:
-            run = _new_run(rule.id, stored, now, str(exc), None, self._dry_run or rule.dry_run,
-                           [(s.id, s.action) for s in rule.steps])  # fmt: skip
+            run = _new_run(
+                rule.id,
+                stored,
+                now,
+                str(exc),
+                None,
+                self._dry_run or rule.dry_run,
+                [(s.id, s.action) for s in rule.steps],
+            )
             await self._skip(run, SkipReason.PLAN_INVALID, str(exc))
             return
         decision = await self._gate.admit(plan, alert, now)
         if decision.reason is SkipReason.DUPLICATE:
             await self._recorder.audit(
-                AuditKind.RUN_SKIPPED, rule_id=rule.id, alert_id=stored.alert_id,
-                reason=SkipReason.DUPLICATE.value, details={"detail": decision.detail},
-            )  # fmt: skip
+                AuditKind.RUN_SKIPPED,
+                rule_id=rule.id,
+                alert_id=stored.alert_id,
+                reason=SkipReason.DUPLICATE.value,
+                details={"detail": decision.detail},
+            )
             for step in plan.steps:
                 self._metrics.steps.labels(step.action, "skipped", "duplicate").inc()
             return
-        run = _new_run(rule.id, stored, now, None, plan, plan.dry_run,
-                       [(s.step_id, s.action) for s in plan.steps])  # fmt: skip
+        run = _new_run(
+            rule.id,
+            stored,
+            now,
+            None,
+            plan,
+            plan.dry_run,
+            [(s.step_id, s.action) for s in plan.steps],
+        )
         await self._recorder.save(run)
         await self._recorder.audit(
             AuditKind.RULE_MATCHED, run, details={"alert": alert.name, "guard_key": plan.guard_key}
@@ -125,7 +142,9 @@ class Pipeline:
             )
             self.timers.schedule(run.run_id, decision.until, now, (plan, stored))
         else:
-            await self._executor.execute(run, plan, alert, containment_allowed=_may_contain(loaded, alert))
+            await self._executor.execute(
+                run, plan, alert, containment_allowed=_may_contain(loaded, alert)
+            )
 
     async def _fire(self, run_id: str, payload: tuple[Plan, StoredAlert]) -> None:
         """A `for:` delay ended: act only if the run is still pending, after the guards."""

@@ -27,7 +27,9 @@ class Timers:
         delay = max(0.0, (until - now).total_seconds())
         task = asyncio.create_task(self._wait(run_id, delay, payload), name=f"for-timer:{run_id}")
         self._tasks[run_id] = task
-        task.add_done_callback(lambda t: self._tasks.pop(run_id, None) if self._tasks.get(run_id) is t else None)
+        task.add_done_callback(
+            lambda t: self._tasks.pop(run_id, None) if self._tasks.get(run_id) is t else None
+        )
 
     async def _wait(self, run_id: str, delay: float, payload: Any) -> None:
         await asyncio.sleep(delay)

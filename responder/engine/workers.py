@@ -25,7 +25,8 @@ class WorkerPool:
     def start(self) -> None:
         """Start the workers."""
         self._tasks = [
-            asyncio.create_task(self._work(), name=f"responder-worker-{i}") for i in range(self._size)
+            asyncio.create_task(self._work(), name=f"responder-worker-{i}")
+            for i in range(self._size)
         ]
 
     async def _work(self) -> None:

@@ -13,7 +13,9 @@ from responder.models.durations import Duration
 
 _SLUG = re.compile(r"^[a-z0-9]([a-z0-9-]{0,126}[a-z0-9])?$")
 _STEP_ID = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
-_MATCHER = re.compile(r'^\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*(?:"((?:[^"\\]|\\.)*)"|(\S*))\s*$')
+_MATCHER = re.compile(
+    r'^\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*(?:"((?:[^"\\]|\\.)*)"|([^\s"=~!]\S*)?)\s*$'
+)
 _SEVERITY = re.compile(r"^\s*(>=|<=|>|<|==|=|!=)?\s*([A-Za-z0-9_-]+)\s*$")
 
 
@@ -53,7 +55,7 @@ class Matcher(BaseModel):
         found = _MATCHER.match(text)
         if found is None:
             raise ValueError(
-                f"invalid matcher {text!r}; write label=\"value\", label!=\"value\", "
+                f'invalid matcher {text!r}; write label="value", label!="value", '
                 'label=~"regex" or label!~"regex"'
             )
         label, op, quoted, bare = found.groups()

@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from responder.models.alerts import Alert, Source
 
@@ -101,6 +101,13 @@ class RunRecord(BaseModel):
     updated_at: datetime
     not_before: datetime | None = None
     steps: tuple[StepRecord, ...] = ()
+
+    @model_validator(mode="after")
+    def _unique_steps(self) -> RunRecord:
+        ids = [s.step_id for s in self.steps]
+        if len(ids) != len(set(ids)):
+            raise ValueError(f"run {self.run_id} has duplicate step ids: {ids}")
+        return self
 
     def step(self, step_id: str) -> StepRecord:
         """The step with this id (KeyError if the run has none)."""

@@ -31,7 +31,9 @@ def create_app(
     """
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[problem_middleware])
     clock = clock or SystemClock()
-    catalog = PolicyCatalog(registry or default_registry(), allowed_hosts=settings.http_allowed_hosts)
+    catalog = PolicyCatalog(
+        registry or default_registry(), allowed_hosts=settings.http_allowed_hosts
+    )
     snapshot = load_snapshot(
         settings.rules_dir, catalog.registry.names(), SeverityScale(settings.severity_levels), clock
     )

@@ -47,7 +47,7 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
     """Render aiohttp's own HTTP errors (404, 405, 413...) and crashes as problem+json."""
     try:
         return await handler(request)
-    except web.HTTPRequestEntityTooLarge as exc:
+    except web.HTTPRequestEntityTooLarge:
         return problem(
             413,
             "Payload too large",
@@ -60,9 +60,12 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
         if exc.status < 400 or exc.content_type == PROBLEM_TYPE:
             raise
         return problem(
-            exc.status, exc.reason, exc.text or exc.reason, slug=exc.reason.lower().replace(" ", "-"),
+            exc.status,
+            exc.reason,
+            exc.text or exc.reason,
+            slug=exc.reason.lower().replace(" ", "-"),
             headers={k: v for k, v in exc.headers.items() if k.lower() == "allow"},
-        )  # fmt: skip
+        )
     except Exception:
         log.exception("request_failed", path=request.path, method=request.method)
         return problem(

@@ -28,8 +28,12 @@ async def list_runs(request: web.Request) -> web.StreamResponse:
         )
     except (ValueError, ValidationError) as exc:
         states = ", ".join(s.value for s in RunState)
-        return problem(400, "Invalid query", f"{exc}; status is one of {states}, since is ISO-8601",
-                       slug="invalid-query")  # fmt: skip
+        return problem(
+            400,
+            "Invalid query",
+            f"{exc}; status is one of {states}, since is ISO-8601",
+            slug="invalid-query",
+        )
     runs = await request.app[keys.STORE].list_runs(query)
     body = {
         "runs": [r.model_dump(mode="json") for r in runs],
@@ -46,8 +50,9 @@ async def get_run(request: web.Request) -> web.StreamResponse:
     run_id = request.match_info["run_id"]
     run = await store.get_run(run_id)
     if run is None:
-        return problem(404, "Run not found", f"no run {run_id!r}; list runs at /v1/runs",
-                       slug="run-not-found")  # fmt: skip
+        return problem(
+            404, "Run not found", f"no run {run_id!r}; list runs at /v1/runs", slug="run-not-found"
+        )
     audit = await store.audit_for_run(run_id)
     body = run.model_dump(mode="json")
     body["audit"] = [e.model_dump(mode="json") for e in audit]
@@ -55,5 +60,9 @@ async def get_run(request: web.Request) -> web.StreamResponse:
 
 
 def _unauthorized() -> web.Response:
-    return problem(401, "Unauthorized", "send Authorization: Bearer <webhook or approver token>",
-                   slug="unauthorized")  # fmt: skip
+    return problem(
+        401,
+        "Unauthorized",
+        "send Authorization: Bearer <webhook or approver token>",
+        slug="unauthorized",
+    )

@@ -74,9 +74,13 @@ async def engine_ctx(app: web.Application) -> AsyncIterator[None]:
         )
 
     executor = Executor(
-        catalog, contexts, recorder, clock,
-        max_attempts=settings.step_max_attempts, output_max_bytes=settings.output_max_bytes,
-    )  # fmt: skip
+        catalog,
+        contexts,
+        recorder,
+        clock,
+        max_attempts=settings.step_max_attempts,
+        output_max_bytes=settings.output_max_bytes,
+    )
     pipeline = Pipeline(
         rulebook=app[keys.RULEBOOK],
         catalog=catalog,
@@ -92,8 +96,11 @@ async def engine_ctx(app: web.Application) -> AsyncIterator[None]:
     intake = Intake(store, queue, metrics, clock, retry_after=settings.retry_after_seconds)
     workers = WorkerPool(queue, pipeline, settings.workers)
     app[keys.QUEUE], app[keys.INTAKE], app[keys.PIPELINE], app[keys.WORKERS] = (
-        queue, intake, pipeline, workers,
-    )  # fmt: skip
+        queue,
+        intake,
+        pipeline,
+        workers,
+    )
     abandoned = await settle_open_runs(store, recorder, clock)
     if abandoned:
         log.warning("runs_abandoned", count=abandoned)

@@ -42,8 +42,12 @@ async def sentry(request: web.Request) -> web.StreamResponse:
         return rejected
     body = await request.read()
     if not sentry_ok(request, body, settings):
-        return _unauthorized(request, Source.SENTRY, "a valid Sentry-Hook-Signature (HMAC-SHA256 "
-                             "of the body with RESPONDER_SENTRY_CLIENT_SECRET)")  # fmt: skip
+        return _unauthorized(
+            request,
+            Source.SENTRY,
+            "a valid Sentry-Hook-Signature (HMAC-SHA256 "
+            "of the body with RESPONDER_SENTRY_CLIENT_SECRET)",
+        )
     request_id = request.headers.get("Request-ID")
     try:
         delivery = parse_sentry(
@@ -93,44 +97,74 @@ async def _record(request: web.Request, delivery: Delivery) -> web.StreamRespons
         stored = await app[keys.INTAKE].accept(delivery)
     except QueueFullError as exc:
         metrics.webhook_rejected.labels(source, "503").inc()
-        return problem(503, "Queue full", str(exc), slug="queue-full",
-                       headers={"Retry-After": str(exc.retry_after)})  # fmt: skip
+        return problem(
+            503,
+            "Queue full",
+            str(exc),
+            slug="queue-full",
+            headers={"Retry-After": str(exc.retry_after)},
+        )
     except DrainingError as exc:
         metrics.webhook_rejected.labels(source, "503").inc()
-        return problem(503, "Shutting down", str(exc), slug="draining", headers={"Retry-After": "1"})
+        return problem(
+            503, "Shutting down", str(exc), slug="draining", headers={"Retry-After": "1"}
+        )
     except StoreUnavailableError as exc:
         metrics.webhook_rejected.labels(source, "503").inc()
         log.error("store_unavailable", source=source, error=str(exc))
-        return problem(503, "Store unavailable", "the alerts were not recorded; retry later",
-                       slug="store-unavailable", headers={"Retry-After": "5"})  # fmt: skip
+        return problem(
+            503,
+            "Store unavailable",
+            "the alerts were not recorded; retry later",
+            slug="store-unavailable",
+            headers={"Retry-After": "5"},
+        )
     metrics.store_commit_duration.labels(source).observe(time.perf_counter() - started)
     metrics.alerts_received.labels(source, "accepted").inc(len(stored))
     if delivery.truncated_alerts:
         metrics.alerts_truncated.labels(source).inc(delivery.truncated_alerts)
     for item in stored:
-        log.info("alert_received", source=source, alert_id=item.alert_id, alert=item.alert.name,
-                 status=item.alert.status.value, fingerprint=item.alert.fingerprint)  # fmt: skip
+        log.info(
+            "alert_received",
+            source=source,
+            alert_id=item.alert_id,
+            alert=item.alert.name,
+            status=item.alert.status.value,
+            fingerprint=item.alert.fingerprint,
+        )
     return web.json_response(
-        {"status": "accepted", "alerts": len(stored), "ids": [s.alert_id for s in stored],
-         "truncated_alerts": delivery.truncated_alerts},
+        {
+            "status": "accepted",
+            "alerts": len(stored),
+            "ids": [s.alert_id for s in stored],
+            "truncated_alerts": delivery.truncated_alerts,
+        },
         status=202,
-    )  # fmt: skip
+    )
 
 
 def _media_type_problem(request: web.Request, source: Source) -> web.Response | None:
     if request.content_type in _JSON_TYPES or request.content_type.endswith("+json"):
         return None
     request.app[keys.METRICS].webhook_rejected.labels(source.value, "415").inc()
-    return problem(415, "Unsupported media type",
-                   f"send Content-Type: application/json (got {request.content_type!r})",
-                   slug="unsupported-media-type")  # fmt: skip
+    return problem(
+        415,
+        "Unsupported media type",
+        f"send Content-Type: application/json (got {request.content_type!r})",
+        slug="unsupported-media-type",
+    )
 
 
 def _unauthorized(request: web.Request, source: Source, expected: str) -> web.Response:
     request.app[keys.METRICS].webhook_rejected.labels(source.value, "401").inc()
     log.warning("webhook_unauthorized", source=source.value, remote=request.remote)
-    return problem(401, "Unauthorized", f"missing or wrong credentials; expected {expected}",
-                   slug="unauthorized", headers={"WWW-Authenticate": 'Bearer realm="responder"'})  # fmt: skip
+    return problem(
+        401,
+        "Unauthorized",
+        f"missing or wrong credentials; expected {expected}",
+        slug="unauthorized",
+        headers={"WWW-Authenticate": 'Bearer realm="responder"'},
+    )
 
 
 def _bad_payload(request: web.Request, source: Source, exc: PayloadError) -> web.Response:

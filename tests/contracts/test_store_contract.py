@@ -255,7 +255,9 @@ async def test_failed_commit_fails_every_waiter_and_keeps_nothing(
 
 async def test_a_failing_write_does_not_take_concurrent_writes_down(store: Store) -> None:
     step = StepRecord(step_id="same", action="http.request")
-    broken = make_run("broken", steps=(step, step))  # duplicate step ids cannot be stored
+    # The model refuses duplicate step ids; built without validation, the store must still
+    # refuse them alone, without failing the writes batched with it.
+    broken = make_run("broken").model_copy(update={"steps": (step, step)})
     results = await asyncio.gather(
         *(store.record_delivery(make_delivery(make_alert(n)), T0) for n in range(5)),
         store.save_run(broken),

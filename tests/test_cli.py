@@ -1,0 +1,150 @@
+"""The CLI as a user runs it: `rules check`, `rules explain`, and `serve` refusing bad config."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from responder.cli import main
+from tests.conformance import PAYLOAD_DIR
+
+REPO = Path(__file__).resolve().parents[1]
+SHIPPED_RULES = REPO / "rules"
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "responder", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+        env=env,
+        check=False,
+    )
+
+
+def test_help_lists_the_subcommands() -> None:
+    result = run_cli("--help")
+    assert result.returncode == 0
+    for word in ("serve", "rules", "RESPONDER_"):
+        assert word in result.stdout
+
+
+def test_rules_check_accepts_the_shipped_rules() -> None:
+    result = run_cli("rules", "check", str(SHIPPED_RULES))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("ok: ")
+
+
+def test_rules_check_reports_file_line_per_error(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text(
+        "id: first\nsteps:\n  - id: s\n    action: nope.nothing\n    with: {}\n"
+    )
+    (tmp_path / "b.yaml").write_text(
+        "id: first\nsteps:\n  - id: s\n    action: log\n    with: {message: hi}\n    bogus: 1\n"
+    )
+    out, err = io.StringIO(), io.StringIO()
+    from responder.commands.checking import check_rules
+
+    assert check_rules(tmp_path, out=out, err=err) == 1
+    lines = err.getvalue().splitlines()
+    assert any(
+        line.startswith(f"{tmp_path / 'a.yaml'}:4: ") and "nope.nothing" in line for line in lines
+    )
+    assert any(line.startswith(f"{tmp_path / 'b.yaml'}:6: ") for line in lines)
+    assert any("duplicate" in line and "first" in line for line in lines)
+    assert lines[-1].endswith(f"errors in {tmp_path}")
+
+
+def test_explain_shows_the_plan_for_a_conformance_payload() -> None:
+    payload = PAYLOAD_DIR / "alertmanager" / "captured-firing-single.json"
+    result = run_cli("rules", "explain", "--rules", str(SHIPPED_RULES), str(payload))
+    assert result.returncode == 0, result.stderr
+    assert "source: alertmanager" in result.stdout
+    assert "+ disk-full-triage" in result.stdout
+    assert "MATCHES" in result.stdout
+    assert "disk almost full on db-1:9100: Disk almost full on db-1" in result.stdout
+    assert "guard key: disk-full-triage:db-1:9100" in result.stdout
+
+
+def test_explain_json_for_machines_and_source_detection() -> None:
+    payload = PAYLOAD_DIR / "sentry" / "sentry-docs-issue-created.json"
+    out, err = io.StringIO(), io.StringIO()
+    from responder.commands.explaining import explain
+
+    code = explain(
+        payload,
+        rules_dir=SHIPPED_RULES,
+        source=None,
+        sentry_resource="issue",
+        as_json=True,
+        out=out,
+        err=err,
+    )
+    assert code == 0, err.getvalue()
+    report = json.loads(out.getvalue())
+    assert report["source"] == "sentry"
+    [alert] = report["alerts"]
+    assert alert["status"] == "firing"
+    rules = {r["rule"]: r for r in alert["rules"]}
+    assert "disk-full-triage" in rules
+    assert rules["disk-full-triage"]["matched"] is False
+
+
+def test_explain_has_no_side_effects(tmp_path: Path) -> None:
+    payload = PAYLOAD_DIR / "alertmanager" / "captured-firing-grouped-3.json"
+    env = {"PATH": "/usr/bin:/bin", "RESPONDER_DATA_DIR": str(tmp_path / "data")}
+    result = run_cli("rules", "explain", "--rules", str(SHIPPED_RULES), str(payload), env=env)
+    assert result.returncode == 0, result.stderr
+    assert not (tmp_path / "data").exists()
+
+
+def test_explain_rejects_a_bad_payload(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"alerts": "nope"}')
+    result = run_cli("rules", "explain", "--rules", str(SHIPPED_RULES), str(bad))
+    assert result.returncode == 1
+    assert "not a valid alertmanager payload" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("env", "needle"),
+    [
+        ({}, "RESPONDER_WEBHOOK_TOKEN"),
+        (
+            {"RESPONDER_WEBHOOK_TOKEN": "t", "RESPONDER_DATABASE_URL": "postgresql://x/y"},
+            "RESPONDER_DATABASE_URL",
+        ),
+        ({"RESPONDER_WEBHOOK_TOKEN": "t", "RESPONDER_LISTEN": "nonsense"}, "listen"),
+    ],
+    ids=["no-token", "postgres-not-in-this-build", "bad-setting"],
+)
+def test_serve_refuses_unsafe_or_invalid_configuration(
+    tmp_path: Path, env: dict[str, str], needle: str
+) -> None:
+    full_env = {"PATH": "/usr/bin:/bin", "RESPONDER_DATA_DIR": str(tmp_path), **env}
+    result = run_cli("serve", "--rules", str(SHIPPED_RULES), env=full_env)
+    assert result.returncode == 2
+    assert needle in result.stderr
+
+
+def test_serve_refuses_invalid_rules(tmp_path: Path) -> None:
+    (tmp_path / "r.yaml").write_text("id: Not A Slug\nsteps: []\n")
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "RESPONDER_WEBHOOK_TOKEN": "t",
+        "RESPONDER_DATA_DIR": str(tmp_path / "d"),
+    }
+    result = run_cli("serve", "--rules", str(tmp_path), env=env)
+    assert result.returncode == 1
+    assert "r.yaml:1" in result.stderr
+
+
+def test_main_returns_exit_codes_in_process(tmp_path: Path) -> None:
+    assert main(["rules", "check", str(SHIPPED_RULES)]) == 0

@@ -1,0 +1,124 @@
+"""Start-up recovery (unprocessed alerts, interrupted runs) and live rule reloads."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from pathlib import Path
+
+from responder.adapters.sqlite_store import SqliteStore
+from responder.core.normalising import parse_alertmanager
+from responder.models.alerts import Source
+from responder.models.runs import RunRecord, RunState, StepRecord, StepState
+from responder.web import keys
+from tests.conftest import AUTH, AppFactory, wait_for
+from tests.payload_builders import am_alert, am_body
+
+NOTE_RULE = """
+id: note
+match: {matchers: ['alertname="DiskFull"']}
+steps: [{id: n, action: log, with: {message: "noted {{ labels.instance }}"}}]
+"""
+
+
+async def _store(tmp_path: Path) -> SqliteStore:
+    return await SqliteStore.open(
+        tmp_path / "data" / "responder.sqlite3", timeout_seconds=5, batch_max=16
+    )
+
+
+async def test_alerts_received_but_not_processed_are_picked_up_at_start(
+    make_client: AppFactory, rules_dir: Path, tmp_path: Path
+) -> None:
+    (rules_dir / "r.yaml").write_text(NOTE_RULE)
+    store = await _store(tmp_path)
+    delivery = parse_alertmanager(
+        am_body(am_alert(labels={"instance": "a"}), am_alert(labels={"instance": "b"}))
+    )
+    await store.record_delivery(delivery, datetime.now(UTC))  # acknowledged, then a crash
+    await store.close()
+
+    client = await make_client()
+    app_store = client.app[keys.STORE]
+
+    async def both_ran() -> bool:
+        runs = (await (await client.get("/v1/runs", headers=AUTH)).json())["runs"]
+        return len(runs) == 2 and all(r["state"] == "succeeded" for r in runs)
+
+    await wait_for(both_ran)
+    assert await app_store.unprocessed_alerts(10) == []
+
+
+async def test_runs_left_running_are_abandoned_not_rerun(
+    make_client: AppFactory, rules_dir: Path, tmp_path: Path
+) -> None:
+    (rules_dir / "r.yaml").write_text(NOTE_RULE)
+    store = await _store(tmp_path)
+    now = datetime.now(UTC)
+    steps = (
+        StepRecord(step_id="a", action="log", state=StepState.SUCCEEDED),
+        StepRecord(step_id="b", action="log", state=StepState.RUNNING, started_at=now),
+        StepRecord(step_id="c", action="log"),
+    )
+    run = RunRecord(
+        run_id="interrupted",
+        rule_id="note",
+        alert_id=1,
+        source=Source.ALERTMANAGER,
+        fingerprint="f",
+        alert_identity="i",
+        guard_key="g",
+        idempotency_key="k",
+        state=RunState.RUNNING,
+        created_at=now,
+        updated_at=now,
+        steps=steps,
+    )
+    await store.save_run(run)
+    await store.close()
+
+    client = await make_client()
+    body = await (await client.get("/v1/runs/interrupted", headers=AUTH)).json()
+    assert body["state"] == "abandoned"
+    assert "not resumed so that no step runs twice" in body["reason"]
+    assert [s["state"] for s in body["steps"]] == ["succeeded", "cancelled", "cancelled"]
+    assert body["audit"][-1]["kind"] == "run_abandoned"
+
+
+async def test_rule_files_reload_on_change_and_bad_sets_are_refused(
+    make_client: AppFactory, rules_dir: Path
+) -> None:
+    (rules_dir / "r.yaml").write_text(NOTE_RULE)
+    client = await make_client(rules_poll_seconds=0.05)
+    rulebook = client.app[keys.RULEBOOK]
+    first = rulebook.current.digest
+    assert [r.rule.id for r in rulebook.current.rules] == ["note"]
+
+    (rules_dir / "more.yaml").write_text(NOTE_RULE.replace("id: note", "id: second"))
+
+    async def reloaded() -> bool:
+        return len(rulebook.current.rules) == 2
+
+    await wait_for(reloaded)
+    good = rulebook.current.digest
+    assert good != first
+
+    (rules_dir / "bad.yaml").write_text("id: bad\nsteps: [{id: x, action: nope}]\n")
+    await asyncio.sleep(0.4)
+    assert rulebook.current.digest == good  # the invalid set was refused
+    metrics = await (await client.get("/metrics")).text()
+    assert 'responder_rules_reloads_total{outcome="rejected"}' in metrics
+    assert "responder_rules_loaded 2.0" in metrics
+
+    # the running daemon uses the new rules
+    await client.post(
+        "/v1/webhooks/alertmanager",
+        data=am_body(am_alert()),
+        headers={**AUTH, "Content-Type": "application/json"},
+    )
+
+    async def two_runs() -> bool:
+        runs = (await (await client.get("/v1/runs", headers=AUTH)).json())["runs"]
+        return sorted(r["rule_id"] for r in runs) == ["note", "second"]
+
+    await wait_for(two_runs)
