@@ -148,3 +148,24 @@ def test_serve_refuses_invalid_rules(tmp_path: Path) -> None:
 
 def test_main_returns_exit_codes_in_process(tmp_path: Path) -> None:
     assert main(["rules", "check", str(SHIPPED_RULES)]) == 0
+
+
+def test_settings_come_from_env_and_a_config_file(tmp_path: Path) -> None:
+    config = tmp_path / "responder.yaml"
+    config.write_text("listen: 127.0.0.1:9999\ndry_run: true\nhttp_allowed_hosts: ['*.svc']\n")
+    code = (
+        "from responder.settings import Settings; s = Settings(); "
+        "print(s.listen, s.dry_run, s.http_allowed_hosts, s.workers)"
+    )
+    env = {"PATH": "/usr/bin:/bin", "RESPONDER_CONFIG": str(config), "RESPONDER_WORKERS": "7"}
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["127.0.0.1:9999", "True", "('*.svc',)", "7"]

@@ -20,6 +20,7 @@ from responder.core.severities import SeverityScale
 from responder.engine.gating import Gate, Verdict
 from responder.errors import PayloadError, RuleSetError
 from responder.models.alerts import Alert, AlertStatus, Delivery
+from responder.models.durations import format_duration
 from responder.models.plans import ActionClass, Plan
 from responder.models.rules import StatusSelector
 from responder.settings import Settings
@@ -152,7 +153,7 @@ def _plan(plan: Plan, catalog: PolicyCatalog) -> dict[str, Any]:
         "dry_run": plan.dry_run,
         "for": plan.for_.total_seconds() if plan.for_ else None,
         "cooldown": plan.cooldown.total_seconds() if plan.cooldown else None,
-        "budgets": [f"{b.max} per {b.per}" for b in plan.budgets],
+        "budgets": [f"{b.max} per {format_duration(b.per)}" for b in plan.budgets],
         "steps": steps,
     }
 
@@ -167,9 +168,13 @@ def _gate_text(
     if plan.dry_run:
         notes.append("dry-run: steps are recorded with their rendered requests, nothing runs")
     if plan.cooldown:
-        notes.append(f"after a run, cooldown holds {plan.guard_key} for {plan.cooldown}")
+        notes.append(
+            f"after a run, cooldown holds {plan.guard_key} for {format_duration(plan.cooldown)}"
+        )
     if plan.budgets:
-        notes.append("budget: " + ", ".join(f"{b.max} per {b.per}" for b in plan.budgets))
+        notes.append(
+            "budget: " + ", ".join(f"{b.max} per {format_duration(b.per)}" for b in plan.budgets)
+        )
     resolved = alert.status is AlertStatus.RESOLVED and status is not StatusSelector.RESOLVED
     if resolved and plan.has_containment:
         notes.append("alert is resolved: containment steps would be skipped")

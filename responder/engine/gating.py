@@ -8,6 +8,7 @@ from enum import StrEnum
 
 from responder.errors import CoordinationUnavailableError
 from responder.models.alerts import Alert
+from responder.models.durations import format_duration
 from responder.models.plans import Plan
 from responder.models.runs import SkipReason
 from responder.ports import Coordinator
@@ -76,7 +77,9 @@ class Gate:
                     else await self._coordinator.take_budget(budget_key, plan.budgets, now)
                 )
                 if not allowed:
-                    limits = ", ".join(f"{b.max} per {b.per}" for b in plan.budgets)
+                    limits = ", ".join(
+                        f"{b.max} per {format_duration(b.per)}" for b in plan.budgets
+                    )
                     return GateDecision(
                         Verdict.SKIP,
                         SkipReason.BUDGET_EXHAUSTED,
