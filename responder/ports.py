@@ -9,7 +9,7 @@ from typing import Protocol
 from responder.models.alerts import Delivery, Source
 from responder.models.http import HttpRequest, HttpResponse
 from responder.models.rules import Budget
-from responder.models.runs import AuditEvent, RunQuery, RunRecord, StoredAlert
+from responder.models.runs import AuditEvent, RunQuery, RunRecord, RunState, StoredAlert
 
 
 class Clock(Protocol):
@@ -45,8 +45,24 @@ class Store(Protocol):
         """
         ...
 
+    async def get_alert(self, alert_id: int) -> StoredAlert | None:
+        """One stored alert by id, or None."""
+        ...
+
     async def save_run(self, run: RunRecord) -> None:
         """Insert or replace a run and its steps."""
+        ...
+
+    async def replace_run_if(self, run: RunRecord, expected: RunState) -> bool:
+        """Compare-and-set: save `run` only if the stored run is still in state `expected`.
+
+        Atomic across processes sharing the store; True when saved. A run that does not
+        exist is not created (False).
+        """
+        ...
+
+    async def due_runs(self, now: datetime, limit: int) -> list[RunRecord]:
+        """Pending runs whose `not_before` is at or before `now`, earliest first."""
         ...
 
     async def get_run(self, run_id: str) -> RunRecord | None:
@@ -73,6 +89,12 @@ class Store(Protocol):
 
     async def audit_for_run(self, run_id: str) -> list[AuditEvent]:
         """The audit trail of one run, oldest first by (at, insertion order)."""
+        ...
+
+    async def prune_audit(self, older_than: datetime, actor: str) -> int:
+        """Delete audit events older than `older_than` (the one retention path), and append
+        an `audit_pruned` event naming `actor`, the cut-off and the count. Returns the count.
+        """
         ...
 
     async def check_writable(self) -> None:
@@ -109,6 +131,18 @@ class Coordinator(Protocol):
 
     async def budget_allows(self, key: str, budgets: Sequence[Budget], now: datetime) -> bool:
         """Whether a run would fit every budget window of `key` (no side effect)."""
+        ...
+
+    async def acquire_lock(self, key: str, ttl: timedelta) -> str | None:
+        """Take a short lock (always expiring); returns the owner token, or None if held."""
+        ...
+
+    async def release_lock(self, key: str, token: str) -> bool:
+        """Release the lock only if `token` still owns it (compare and delete)."""
+        ...
+
+    async def ping(self) -> None:
+        """Raise CoordinationUnavailableError unless the coordinator answers now."""
         ...
 
     async def close(self) -> None:

@@ -100,6 +100,7 @@ class RunRecord(BaseModel):
     created_at: datetime
     updated_at: datetime
     not_before: datetime | None = None
+    owner: str | None = None  # the replica executing it (its liveness lease decides abandonment)
     steps: tuple[StepRecord, ...] = ()
 
     @model_validator(mode="after")
@@ -134,6 +135,7 @@ class AuditKind(StrEnum):
     STEP_SKIPPED = "step_skipped"
     STEP_WOULD_RUN = "step_would_run"
     APPROVAL_REQUESTED = "approval_requested"
+    AUDIT_PRUNED = "audit_pruned"
 
 
 class AuditEvent(BaseModel):

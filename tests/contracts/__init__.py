@@ -2,9 +2,9 @@
 
 The suites in this package talk to the ports only. Whatever is specific to an implementation
 (how to open it, how to break it from outside, how its clock moves) lives in a harness here.
-To add an implementation (PostgreSQL store, Redis coordinator): write a harness class with the
-same methods, add its name to STORE_IMPLEMENTATIONS / COORDINATOR_IMPLEMENTATIONS, and add one
-branch to `store_harness` / `coordinator_harness`.
+To add a store implementation: write a harness class with the same methods, add its name to
+STORE_IMPLEMENTATIONS and one branch to the `harness` fixture. Coordinator harnesses live in
+`tests/contracts/coordinator_harnesses.py`.
 """
 
 from __future__ import annotations
@@ -17,14 +17,12 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Literal, Protocol
 
-from responder.adapters.memory_coordinator import MemoryCoordinator
 from responder.adapters.sqlite_store import THREAD_NAME, SqliteStore
 from responder.models.alerts import Alert, AlertStatus, Delivery, Source
 from responder.models.runs import RunRecord, RunState, StepRecord
-from responder.ports import Coordinator, Store
+from responder.ports import Store
 
 STORE_IMPLEMENTATIONS = ["sqlite"]
-COORDINATOR_IMPLEMENTATIONS = ["memory"]
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 CEST = timezone(timedelta(hours=2))
 
@@ -40,16 +38,6 @@ class StoreHarness(Protocol):
     def write_lock_held(self) -> AbstractContextManager[None]: ...
     def commits_failing(self) -> AbstractContextManager[None]: ...
     def tamper_with_audit(self, statement: Literal["update", "delete"]) -> BaseException | None: ...
-    async def aclose(self) -> None: ...
-
-
-class CoordinatorHarness(Protocol):
-    """What the coordinator suite needs from an implementation besides the port itself."""
-
-    name: str
-
-    async def open(self) -> Coordinator: ...
-    async def advance(self, seconds: float) -> None: ...
     async def aclose(self) -> None: ...
 
 
@@ -144,31 +132,6 @@ class SqliteHarness:
             if t.name == THREAD_NAME and t not in self._threads_before
         ]
         assert not left, f"writer threads still running after close: {left}"
-
-
-class MemoryHarness:
-    """MemoryCoordinators on a fake monotonic clock that tests move by hand."""
-
-    name = "memory"
-
-    def __init__(self) -> None:
-        self.clock = 1000.0
-        self._opened: list[MemoryCoordinator] = []
-
-    async def open(self) -> Coordinator:
-        """A fresh coordinator on this harness's clock."""
-        coordinator = MemoryCoordinator(clock=lambda: self.clock)
-        self._opened.append(coordinator)
-        return coordinator
-
-    async def advance(self, seconds: float) -> None:
-        """Let `seconds` pass for claims and cooldowns (a real sleep for a networked one)."""
-        self.clock += seconds
-
-    async def aclose(self) -> None:
-        """Close every coordinator opened here."""
-        for coordinator in self._opened:
-            await coordinator.close()
 
 
 def make_alert(n: int, **overrides: object) -> Alert:

@@ -16,7 +16,11 @@ from responder.adapters.memory_coordinator import MemoryCoordinator
 from responder.errors import CoordinationUnavailableError
 from responder.models.rules import Budget
 from responder.ports import Coordinator
-from tests.contracts import COORDINATOR_IMPLEMENTATIONS, CoordinatorHarness, MemoryHarness
+from tests.contracts.coordinator_harnesses import (
+    COORDINATOR_IMPLEMENTATIONS,
+    CoordinatorHarness,
+    MemoryHarness,
+)
 
 TTL = timedelta(milliseconds=400)
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
