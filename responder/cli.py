@@ -39,6 +39,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="record what would run, run nothing (RESPONDER_DRY_RUN)",
     )
 
+    sub.add_parser(
+        "migrate", help="apply the PostgreSQL schema migrations (RESPONDER_DATABASE_URL)"
+    )
+    audit = sub.add_parser("audit", help="audit log maintenance")
+    audit_sub = audit.add_subparsers(dest="audit_command", metavar="SUBCOMMAND", required=True)
+    prune = audit_sub.add_parser(
+        "prune", help="delete audit events older than AGE (the one retention path; itself audited)"
+    )
+    prune.add_argument("--older-than", required=True, metavar="AGE", help="e.g. 90d (s m h d w)")
+
     rules = sub.add_parser("rules", help="check or explain rule files")
     rules_sub = rules.add_subparsers(dest="rules_command", metavar="SUBCOMMAND", required=True)
     check = rules_sub.add_parser(
@@ -73,6 +83,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from responder.commands.serving import serve
 
         return serve(listen=args.listen, rules_dir=args.rules, dry_run=args.dry_run)
+    if args.command == "migrate":
+        from responder.commands.migrating import migrate_command
+
+        return migrate_command(out=sys.stdout, err=sys.stderr)
+    if args.command == "audit":
+        from responder.commands.pruning import prune_command
+
+        return prune_command(args.older_than, out=sys.stdout, err=sys.stderr)
     if args.rules_command == "check":
         from responder.commands.checking import check_rules
 

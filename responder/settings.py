@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -28,6 +29,11 @@ DEFAULT_SEVERITY_LEVELS: dict[str, int] = {
 }  # fmt: skip
 
 
+def _default_instance_id() -> str:
+    """This replica's name in run ownership: the pod name (HOSTNAME) plus the process id."""
+    return f"{os.environ.get('HOSTNAME') or socket.gethostname()}-{os.getpid()}"
+
+
 class Settings(BaseSettings):
     """Every knob of the daemon. Durations are in seconds (`*_seconds`)."""
 
@@ -38,8 +44,12 @@ class Settings(BaseSettings):
     listen: str = "127.0.0.1:8080"
     rules_dir: Path = Path("rules")
     data_dir: Path = Path("./var")
-    database_url: str | None = None
-    redis_url: str | None = None
+    database_url: SecretStr | None = None
+    database_pool_max: int = Field(default=10, ge=1, le=200)
+    migrate_on_start: bool = False
+    redis_url: SecretStr | None = None
+    redis_prefix: str = Field(default="responder:", min_length=1)
+    instance_id: str = Field(default_factory=_default_instance_id, min_length=1)
 
     webhook_token: SecretStr | None = None
     sentry_client_secret: SecretStr | None = None
@@ -60,6 +70,13 @@ class Settings(BaseSettings):
     drain_seconds: float = Field(default=20.0, ge=0)
     output_max_bytes: int = Field(default=16384, ge=256)
     rules_poll_seconds: float = Field(default=2.0, gt=0)
+    timer_poll_seconds: float = Field(default=1.0, gt=0)
+    lease_seconds: float = Field(default=15.0, ge=1)
+    coordination_timeout_seconds: float = Field(default=2.0, gt=0)
+
+    storm_max: int = Field(default=20, ge=1)
+    storm_window_seconds: float = Field(default=300.0, gt=0)
+    storm_action: str = Field(default="approval", pattern="^(approval|skip)$")
 
     http_allowed_hosts: Annotated[tuple[str, ...], NoDecode] = ()
     severity_levels: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_SEVERITY_LEVELS))
@@ -78,7 +95,7 @@ class Settings(BaseSettings):
     @classmethod
     def _host_port(cls, value: str) -> str:
         host, sep, port = value.rpartition(":")
-        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
             raise ValueError(f"listen must be host:port, e.g. 127.0.0.1:8080 (got {value!r})")
         return value
 

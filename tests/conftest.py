@@ -16,6 +16,8 @@ from responder.web.app import create_app
 from tests.fake_actions import registry_with_containment
 from tests.targets import Target, running_target
 
+pytest_plugins = ["tests.postgres_service", "tests.redis_service"]
+
 TOKEN = "test-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
@@ -47,6 +49,7 @@ def make_settings(tmp_path: Path, rules_dir: Path, **overrides: Any) -> Settings
         "workers": 2,
         "drain_seconds": 2.0,
         "rules_poll_seconds": 0.1,
+        "timer_poll_seconds": 0.1,
         "step_timeout_seconds": 5.0,
     }
     values.update(overrides)

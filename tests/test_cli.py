@@ -117,13 +117,9 @@ def test_explain_rejects_a_bad_payload(tmp_path: Path) -> None:
     ("env", "needle"),
     [
         ({}, "RESPONDER_WEBHOOK_TOKEN"),
-        (
-            {"RESPONDER_WEBHOOK_TOKEN": "t", "RESPONDER_DATABASE_URL": "postgresql://x/y"},
-            "RESPONDER_DATABASE_URL",
-        ),
         ({"RESPONDER_WEBHOOK_TOKEN": "t", "RESPONDER_LISTEN": "nonsense"}, "listen"),
     ],
-    ids=["no-token", "postgres-not-in-this-build", "bad-setting"],
+    ids=["no-token", "bad-setting"],
 )
 def test_serve_refuses_unsafe_or_invalid_configuration(
     tmp_path: Path, env: dict[str, str], needle: str
@@ -169,3 +165,42 @@ def test_settings_come_from_env_and_a_config_file(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["127.0.0.1:9999", "True", "('*.svc',)", "7"]
+
+
+@pytest.mark.parametrize(
+    ("name", "url", "needle"),
+    [
+        ("RESPONDER_DATABASE_URL", "postgresql://responder:s3cret@127.0.0.1:1/none", "127.0.0.1:1"),
+    ],
+    ids=["postgres-down"],
+)
+def test_serve_exits_clearly_when_a_dependency_is_down_at_start(
+    tmp_path: Path, name: str, url: str, needle: str
+) -> None:
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "RESPONDER_WEBHOOK_TOKEN": "t",
+        "RESPONDER_DATA_DIR": str(tmp_path),
+        "RESPONDER_LISTEN": "127.0.0.1:0",
+        "RESPONDER_STORE_TIMEOUT_SECONDS": "2",
+        name: url,
+    }
+    result = run_cli("serve", "--rules", str(SHIPPED_RULES), env=env)
+    assert result.returncode == 1
+    assert "startup_failed" in result.stderr
+    assert needle in result.stderr
+    assert "s3cret" not in result.stderr
+
+
+def test_serve_starts_fail_closed_when_redis_is_down(tmp_path: Path) -> None:
+    from tests.daemons import Daemon
+
+    daemon = Daemon(tmp_path, SHIPPED_RULES, RESPONDER_REDIS_URL="redis://:s3cret@127.0.0.1:1/0",
+                    RESPONDER_COORDINATION_TIMEOUT_SECONDS="0.3")  # fmt: skip
+    try:
+        daemon.wait_ready()
+        warning = daemon.wait_event("coordinator_unavailable")
+        assert "127.0.0.1:1" in warning["reason"]
+    finally:
+        assert daemon.stop() == 0
+    assert "s3cret" not in daemon.log_path.read_text()

@@ -6,105 +6,23 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.conformance import PAYLOAD_DIR
-
-REPO = Path(__file__).resolve().parents[1]
-TOKEN = "process-token"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-class Daemon:
-    """One `python -m responder serve` process and a tiny HTTP client for it."""
-
-    def __init__(self, tmp: Path) -> None:
-        self.port = free_port()
-        self.rules = tmp / "rules"
-        shutil.copytree(REPO / "rules", self.rules)
-        self.log_path = tmp / "daemon.log"
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "RESPONDER_WEBHOOK_TOKEN": TOKEN,
-            "RESPONDER_LISTEN": f"127.0.0.1:{self.port}",
-            "RESPONDER_RULES_DIR": str(self.rules),
-            "RESPONDER_DATA_DIR": str(tmp / "data"),
-            "RESPONDER_LOG_FORMAT": "json",
-            "RESPONDER_RULES_POLL_SECONDS": "3600",  # only SIGHUP reloads in this test
-        }
-        self._log = self.log_path.open("w")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "responder", "serve"],
-            cwd=REPO,
-            env=env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
-    def request(
-        self, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
-    ) -> tuple[int, bytes]:
-        req = urllib.request.Request(self.url(path), data=body, headers=headers or {})
-        try:
-            with urllib.request.urlopen(req, timeout=5) as response:
-                return response.status, response.read()
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.read()
-
-    def wait_ready(self) -> None:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, self.log_path.read_text()
-            try:
-                if self.request("/readyz")[0] == 200:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.05)
-        raise AssertionError("daemon not ready:\n" + self.log_path.read_text())
-
-    def events(self) -> list[dict[str, Any]]:
-        lines = self.log_path.read_text().splitlines()
-        return [json.loads(line) for line in lines if line.startswith("{")]
-
-    def wait_event(self, name: str, **fields: Any) -> dict[str, Any]:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            for event in self.events():
-                if event.get("event") == name and all(event.get(k) == v for k, v in fields.items()):
-                    return event
-            time.sleep(0.05)
-        raise AssertionError(f"no {name} {fields} in:\n" + self.log_path.read_text())
-
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        code = self.proc.wait(timeout=30)
-        self._log.close()
-        return code
+from tests.daemons import REPO, TOKEN, Daemon, free_port
 
 
 @pytest.fixture
 def daemon(tmp_path: Path) -> Iterator[Daemon]:
-    started = Daemon(tmp_path)
+    rules = tmp_path / "rules"
+    shutil.copytree(REPO / "rules", rules)
+    # only SIGHUP reloads in this test
+    started = Daemon(tmp_path, rules, RESPONDER_RULES_POLL_SECONDS="3600")
     try:
         started.wait_ready()
         yield started

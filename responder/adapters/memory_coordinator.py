@@ -1,7 +1,7 @@
-"""The in-process Coordinator: dedup claims, cooldowns and run budgets for ONE process.
+"""The in-process Coordinator: dedup claims, cooldowns, run budgets and locks for ONE process.
 
-Claims and cooldowns expire on a monotonic clock (`time.monotonic` unless one is injected),
-so wall-clock jumps neither extend nor cut them short.
+Claims, cooldowns and locks are separate namespaces. They expire on a monotonic clock
+(`time.monotonic` unless one is injected), so wall-clock jumps neither extend nor cut them short.
 
 Budgets are sliding windows. `Budget(max=3, per=1h)` means: at most 3 counted runs whose
 timestamps t satisfy `now - 1h < t` (t is the `now` passed to `take_budget`; a run exactly one
@@ -12,8 +12,12 @@ if all allow, records the run in each of them, so "3 per 1h and 7 per 1d" reads 
 Every method is `async` but never awaits, so each one, `take_budget`'s check-and-count in
 particular, is atomic on the event loop. Not thread-safe: use it from one event loop.
 
-Memory: expired claims and cooldowns are dropped lazily when read and, on every call, from
-the front of an expiry heap (amortised O(log n)); budget timestamps are pruned as they age out
+Locks carry a random owner token: `release_lock` deletes only while that token still owns the
+lock (compare and delete), and a lock always expires, so a holder that never releases blocks
+nobody past its ttl.
+
+Memory: expired claims, cooldowns and locks are dropped lazily when read and, on every call,
+from the front of an expiry heap (amortised O(log n)); budget timestamps are pruned as they age out
 of their window and a window with nothing left is dropped the same way. What is live is bounded
 by the call rate times the longest TTL or window; there is no hard cap, because evicting a live
 claim would silently let a duplicate run through.
@@ -22,6 +26,7 @@ claim would silently let a duplicate run through.
 from __future__ import annotations
 
 import heapq
+import secrets
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
@@ -39,9 +44,12 @@ class MemoryCoordinator:
         self._clock = clock
         self._claims: dict[str, float] = {}  # key -> expiry on `clock`
         self._cooldowns: dict[str, float] = {}
+        self._locks: dict[str, float] = {}
+        self._lock_owners: dict[str, str] = {}  # key -> token of the live lock
         self._expiries: list[tuple[float, str, str]] = []  # heap of (expiry, kind, key)
         self._windows: dict[_Window, list[datetime]] = {}  # run timestamps, oldest first
         self._window_ends: list[tuple[datetime, str, timedelta]] = []  # heap: when to recheck
+        self._tables = {"claim": self._claims, "cooldown": self._cooldowns, "lock": self._locks}
         self._closed = False
 
     async def claim(self, key: str, ttl: timedelta) -> bool:
@@ -84,16 +92,42 @@ class MemoryCoordinator:
         self._tick()
         return self._fits(key, budgets, _aware(now))
 
+    async def acquire_lock(self, key: str, ttl: timedelta) -> str | None:
+        """Take the lock `key` for `ttl` (it always expires); the owner token, or None if held."""
+        now = self._tick()
+        expiry = self._locks.get(key)
+        if expiry is not None and expiry > now:
+            return None
+        token = secrets.token_hex(16)
+        self._set(self._locks, "lock", key, now + _seconds(ttl))
+        self._lock_owners[key] = token
+        return token
+
+    async def release_lock(self, key: str, token: str) -> bool:
+        """Release the lock only if `token` still owns it (compare and delete)."""
+        now = self._tick()
+        expiry = self._locks.get(key)
+        if expiry is None or expiry <= now or self._lock_owners.get(key) != token:
+            return False
+        del self._locks[key], self._lock_owners[key]
+        return True
+
+    async def ping(self) -> None:
+        """Raise CoordinationUnavailableError once closed; otherwise it always answers."""
+        self._tick()
+
     @property
     def live_entries(self) -> int:
-        """Claims, cooldowns and budget windows held now (for metrics and tests)."""
-        return len(self._claims) + len(self._cooldowns) + len(self._windows)
+        """Claims, cooldowns, locks and budget windows held now (for metrics and tests)."""
+        return len(self._claims) + len(self._cooldowns) + len(self._locks) + len(self._windows)
 
     async def close(self) -> None:
         """Forget everything; later calls raise CoordinationUnavailableError."""
         self._closed = True
         self._claims.clear()
         self._cooldowns.clear()
+        self._locks.clear()
+        self._lock_owners.clear()
         self._expiries.clear()
         self._windows.clear()
         self._window_ends.clear()
@@ -107,7 +141,7 @@ class MemoryCoordinator:
         return True
 
     def _tick(self) -> float:
-        """Refuse calls after close, drop expired claims and cooldowns, return the time."""
+        """Refuse calls after close, drop expired claims, cooldowns and locks; return the time."""
         if self._closed:
             raise CoordinationUnavailableError(
                 "the in-process coordinator is closed (shutting down?); retry after restart"
@@ -115,9 +149,11 @@ class MemoryCoordinator:
         now = self._clock()
         while self._expiries and self._expiries[0][0] <= now:
             expiry, kind, key = heapq.heappop(self._expiries)
-            table = self._claims if kind == "claim" else self._cooldowns
+            table = self._tables[kind]
             if table.get(key) == expiry:  # not renewed since this heap entry was pushed
                 del table[key]
+                if kind == "lock":
+                    del self._lock_owners[key]
         return now
 
     def _set(self, table: dict[str, float], kind: str, key: str, expiry: float) -> None:

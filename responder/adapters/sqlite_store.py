@@ -1,223 +1,58 @@
 """The embedded-default Store: one SQLite file in WAL mode, served by one dedicated thread.
 
-All SQL runs on the thread `responder-sqlite-writer`, which owns the only connection; callers
-queue work and await a future that the thread resolves via `loop.call_soon_threadsafe`. The
-thread drains up to `batch_max` queued items at a time: the batch's writes share ONE
-transaction and ONE commit (each in a SAVEPOINT, so a bad item fails alone); if BEGIN or COMMIT
-fails, every writer of the batch gets StoreUnavailableError and none of the batch is kept. The
-batch's reads run after the commit, so they only ever see committed data.
-
-Durability: `synchronous=FULL`. WAL with NORMAL survives a crash of the process, but a commit
-answered with 202 could still be lost to a power cut or kernel panic; FULL fsyncs the WAL at
-every commit, and batching spreads that one fsync over all concurrent deliveries.
-
-Every call waits at most `timeout_seconds` (busy_timeout is the same), then raises
-StoreUnavailableError. A timed-out write is skipped if the thread has not started it; one under
-way may still commit, so a sender's retry can record a delivery twice (dedup is on identity).
+The thread, its batching (concurrent writes share one transaction and one fsync) and the
+timeouts are in `sqlite_writer`; the tables and migrations in `sqlite_schema`; the SQL in
+`sqlite_queries`. This module maps the Store port onto them.
 """
 
 from __future__ import annotations
 
-import asyncio
-import queue
 import sqlite3
-import threading
-from collections.abc import Callable, Sequence
-from contextlib import suppress
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any
 
-from responder.adapters import sqlite_schema as schema
-from responder.errors import StoreUnavailableError
+from responder.adapters import sqlite_queries as queries
+from responder.adapters.sqlite_schema import from_text, to_text
+from responder.adapters.sqlite_writer import THREAD_NAME, SqliteWriter
 from responder.models.alerts import Delivery, Source
-from responder.models.runs import AuditEvent, RunQuery, RunRecord, StoredAlert
+from responder.models.runs import AuditEvent, RunQuery, RunRecord, RunState, StoredAlert
 
-T = TypeVar("T")
-THREAD_NAME = "responder-sqlite-writer"
-
-
-@dataclass(eq=False)
-class _Item(Generic[T]):
-    """One queued unit of work and the future its caller awaits."""
-
-    work: Callable[[sqlite3.Connection], T]
-    write: bool
-    loop: asyncio.AbstractEventLoop
-    future: asyncio.Future[T]
-    abandoned: bool = False  # nobody waits any more: skip it unless already started
+__all__ = ["THREAD_NAME", "SqliteStore"]
 
 
 class SqliteStore:
     """`Store` on one SQLite file; build it with `await SqliteStore.open(...)`."""
 
     def __init__(self, path: Path, *, timeout_seconds: float, batch_max: int) -> None:
-        if timeout_seconds <= 0 or batch_max < 1:
-            raise ValueError("timeout_seconds must be > 0 and batch_max >= 1")
         self.path = path
-        self.commits = 0  # write transactions committed, for tests and metrics
-        self._timeout = timeout_seconds
-        self._batch_max = batch_max
-        self._queue: queue.SimpleQueue[_Item[Any] | None] = queue.SimpleQueue()
-        self._closed = True
-        self._thread: threading.Thread | None = None
-        self._stopped: asyncio.Future[None] | None = None
+        self._writer = SqliteWriter(path, timeout_seconds=timeout_seconds, batch_max=batch_max)
+        self._call = self._writer.call
+
+    @property
+    def commits(self) -> int:
+        """Write transactions committed so far (for tests and metrics)."""
+        return self._writer.commits
 
     @classmethod
     async def open(cls, path: Path, *, timeout_seconds: float, batch_max: int) -> SqliteStore:
         """Create the file and its directory if needed, migrate it, start the thread."""
         store = cls(path, timeout_seconds=timeout_seconds, batch_max=batch_max)
-        loop = asyncio.get_running_loop()
-        ready: asyncio.Future[None] = loop.create_future()
-        store._stopped = loop.create_future()
-        args = (loop, ready, store._stopped)
-        thread = threading.Thread(target=store._serve, args=args, name=THREAD_NAME, daemon=True)
-        store._thread = thread  # daemon: one stuck in SQLite must not keep the process alive
-        store._closed = False
-        store._thread.start()
-        try:
-            await asyncio.wait_for(asyncio.shield(ready), timeout_seconds)
-        except BaseException as exc:
-            with suppress(StoreUnavailableError):
-                await store.close()
-            if isinstance(exc, TimeoutError):
-                raise store._unavailable(f"not opened within {timeout_seconds}s") from exc
-            raise
+        await store._writer.start()
         return store
 
     async def close(self) -> None:
         """Flush queued writes, stop the thread, close the connection. Idempotent."""
-        self._closed = True
-        if self._thread is None or self._stopped is None:
-            return
-        if not self._stopped.done():
-            self._queue.put(None)
-        try:
-            await asyncio.wait_for(asyncio.shield(self._stopped), self._timeout)
-        except TimeoutError as exc:
-            raise self._unavailable("not stopped in time; queued writes may be lost") from exc
-        self._thread.join()
-
-    async def _call(self, work: Callable[[sqlite3.Connection], T], *, write: bool) -> T:
-        if self._closed:
-            raise self._unavailable("the store is closed (shutting down?); retry later")
-        loop = asyncio.get_running_loop()
-        item = _Item(work, write, loop, loop.create_future())
-        self._queue.put(item)
-        try:
-            return await asyncio.wait_for(item.future, self._timeout)
-        except TimeoutError as exc:
-            raise self._unavailable(f"no answer within {self._timeout}s") from exc
-        finally:
-            item.abandoned = True  # timed out or cancelled: skip it if not started yet
-
-    def _unavailable(self, cause: object) -> StoreUnavailableError:
-        return StoreUnavailableError(
-            f"SQLite store at {self.path}: {cause}; check free disk space, that the file and "
-            "its directory are writable, and that no other process holds a write lock on it"
-        )
-
-    def _serve(self, loop: asyncio.AbstractEventLoop, ready: Any, stopped: Any) -> None:
-        try:
-            conn = self._connect()
-        except Exception as exc:
-            error = exc if isinstance(exc, StoreUnavailableError) else self._unavailable(exc)
-            _settle(loop, ready, None, error)
-            _settle(loop, stopped, None, None)
-            return
-        _settle(loop, ready, None, None)
-        try:
-            running = True
-            while running:
-                batch = [self._queue.get()]
-                with suppress(queue.Empty):
-                    while len(batch) < self._batch_max:
-                        batch.append(self._queue.get_nowait())
-                running = None not in batch
-                items = [i for i in batch if i is not None and not i.abandoned]
-                self._write(conn, [i for i in items if i.write])
-                for item in items:
-                    if not item.write:
-                        self._read(conn, item)
-        finally:
-            self._closed = True
-            conn.close()
-            with suppress(queue.Empty):  # fail anything queued behind the stop marker
-                while True:
-                    if (left := self._queue.get_nowait()) is not None:
-                        _settle(left.loop, left.future, None, self._unavailable("closed"))
-            _settle(loop, stopped, None, None)
-
-    def _connect(self) -> sqlite3.Connection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, isolation_level=None, timeout=self._timeout)
-        try:
-            conn.row_factory = sqlite3.Row
-            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-            if str(mode).lower() != "wal":
-                raise sqlite3.OperationalError(f"cannot use WAL journal mode (got {mode})")
-            conn.execute("PRAGMA synchronous=FULL")
-            conn.execute(f"PRAGMA busy_timeout={int(self._timeout * 1000)}")
-            conn.execute("PRAGMA foreign_keys=ON")
-            schema.apply_schema(conn)
-        except BaseException:
-            conn.close()
-            raise
-        return conn
-
-    def _write(self, conn: sqlite3.Connection, items: list[_Item[Any]]) -> None:
-        if not items:
-            return
-        outcomes: list[tuple[Any, BaseException | None]] = []
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            for item in items:
-                conn.execute("SAVEPOINT item")
-                try:
-                    outcomes.append((item.work(conn), None))
-                except Exception as exc:
-                    if not conn.in_transaction:  # SQLite rolled the whole batch back
-                        raise
-                    conn.execute("ROLLBACK TO item")
-                    outcomes.append((None, self._translate(exc)))
-                conn.execute("RELEASE item")
-            conn.execute("COMMIT")
-        except Exception as exc:
-            if conn.in_transaction:
-                with suppress(sqlite3.Error):  # a broken connection: the next BEGIN says so
-                    conn.execute("ROLLBACK")
-            for item in items:
-                _settle(item.loop, item.future, None, self._unavailable(f"write failed: {exc}"))
-            return
-        self.commits += 1
-        for item, (value, error) in zip(items, outcomes, strict=True):
-            _settle(item.loop, item.future, value, error)
-
-    def _read(self, conn: sqlite3.Connection, item: _Item[Any]) -> None:
-        try:
-            conn.execute("BEGIN")  # one snapshot for the item's SELECTs
-            try:
-                value = item.work(conn)
-            finally:
-                conn.execute("COMMIT")
-        except Exception as exc:
-            _settle(item.loop, item.future, None, self._translate(exc))
-        else:
-            _settle(item.loop, item.future, value, None)
-
-    def _translate(self, exc: Exception) -> Exception:
-        return self._unavailable(f"failed: {exc}") if isinstance(exc, sqlite3.Error) else exc
-
-    # -- the Store port ---------------------------------------------------------------------
+        await self._writer.close()
 
     async def record_delivery(self, delivery: Delivery, received_at: datetime) -> list[StoredAlert]:
         """Durably write every alert of a delivery; the commit is shared with concurrent calls."""
-        at = schema.to_text(received_at)
-        rows = [schema.alert_row(delivery.delivery_id, a, at) for a in delivery.alerts]
-        ids = await self._call(partial(schema.insert_alerts, rows=rows), write=True)
-        when = schema.from_text(at)
+        at = to_text(received_at)
+        rows = [queries.alert_row(delivery.delivery_id, a, at) for a in delivery.alerts]
+        ids = await self._call(partial(queries.insert_alerts, rows=rows), write=True)
+        when = from_text(at)
         return [
             StoredAlert(alert_id=i, delivery_id=delivery.delivery_id, received_at=when, alert=a)
             for i, a in zip(ids, delivery.alerts, strict=True)
@@ -227,21 +62,38 @@ class SqliteStore:
         """Alerts not yet marked processed, oldest (lowest id) first."""
         if limit < 1:
             raise ValueError(f"limit must be at least 1, got {limit}")
-        return await self._call(partial(schema.select_unprocessed, limit=limit), write=False)
+        return await self._call(partial(queries.select_unprocessed, limit=limit), write=False)
 
     async def mark_alert_processed(self, alert_id: int, at: datetime) -> None:
         """Mark an alert processed; the first time is kept, unknown ids are ignored."""
-        rows = [(schema.to_text(at), alert_id)]
-        await self._call(partial(_execute, schema.MARK_PROCESSED, rows), write=True)
+        rows = [(to_text(at), alert_id)]
+        await self._call(partial(_execute, queries.MARK_PROCESSED, rows), write=True)
+
+    async def get_alert(self, alert_id: int) -> StoredAlert | None:
+        """One stored alert by id, or None."""
+        return await self._call(partial(queries.select_alert, alert_id=alert_id), write=False)
 
     async def save_run(self, run: RunRecord) -> None:
         """Insert or replace a run; its steps are replaced by `run.steps`."""
-        row, steps = schema.run_row(run), schema.step_rows(run)
-        await self._call(partial(schema.upsert_run, row=row, steps=steps), write=True)
+        row, steps = queries.run_row(run), queries.step_rows(run)
+        await self._call(partial(queries.upsert_run, row=row, steps=steps), write=True)
+
+    async def replace_run_if(self, run: RunRecord, expected: RunState) -> bool:
+        """Save `run` only if the stored run is still in state `expected` (never creates one)."""
+        row, steps = queries.run_row(run), queries.step_rows(run)
+        cas = partial(queries.replace_run_if, row=row, steps=steps, expected=expected.value)
+        return await self._call(cas, write=True)
+
+    async def due_runs(self, now: datetime, limit: int) -> list[RunRecord]:
+        """Pending runs whose `not_before` is at or before `now`, earliest first."""
+        if limit < 1:
+            raise ValueError(f"limit must be at least 1, got {limit}")
+        params: list[Any] = [to_text(now)]
+        return await self._runs(queries.DUE_FILTER, params, order=queries.DUE_ORDER, limit=limit)
 
     async def get_run(self, run_id: str) -> RunRecord | None:
         """One run with its steps, or None."""
-        runs = await self._runs("WHERE run_id = ?", [run_id], newest_first=True, limit=1)
+        runs = await self._runs("WHERE run_id = ?", [run_id], order="", limit=1)
         return runs[0] if runs else None
 
     async def list_runs(self, query: RunQuery) -> list[RunRecord]:
@@ -249,51 +101,45 @@ class SqliteStore:
 
         An unknown `before` run id yields an empty page.
         """
-        where, params = schema.runs_filter(query)
-        return await self._runs(where, params, newest_first=True, limit=query.limit)
+        where, params = queries.runs_filter(query)
+        return await self._runs(where, params, order=queries.NEWEST_FIRST, limit=query.limit)
 
     async def open_runs(
         self, source: Source | None = None, fingerprint: str | None = None
     ) -> list[RunRecord]:
         """Runs not in a terminal state (optionally of one alert), oldest first."""
-        where, params = schema.open_runs_filter(source, fingerprint)
-        return await self._runs(where, params, newest_first=False, limit=-1)
+        where, params = queries.open_runs_filter(source, fingerprint)
+        return await self._runs(where, params, order=queries.OLDEST_FIRST, limit=-1)
 
     async def _runs(
-        self, where: str, params: list[Any], *, newest_first: bool, limit: int
+        self, where: str, params: list[Any], *, order: str, limit: int
     ) -> list[RunRecord]:
-        select = partial(schema.select_runs, where=where, params=params, limit=limit)
-        return await self._call(partial(select, newest_first=newest_first), write=False)
+        select = partial(queries.select_runs, where=where, params=params, limit=limit)
+        return await self._call(partial(select, order=order), write=False)
 
     async def append_audit(self, events: Sequence[AuditEvent]) -> None:
         """Append audit events in order (the table refuses UPDATE and DELETE)."""
-        rows = [schema.audit_row(e) for e in events]
-        await self._call(partial(_execute, schema.AUDIT_INSERT, rows), write=True)
+        rows = [queries.audit_row(e) for e in events]
+        await self._call(partial(_execute, queries.AUDIT_INSERT, rows), write=True)
 
     async def audit_for_run(self, run_id: str) -> list[AuditEvent]:
         """The audit trail of one run, oldest first (ties in insertion order)."""
-        return await self._call(partial(schema.select_audit, run_id=run_id), write=False)
+        return await self._call(partial(queries.select_audit, run_id=run_id), write=False)
+
+    async def prune_audit(self, older_than: datetime, actor: str) -> int:
+        """Delete audit events older than `older_than` and append `audit_pruned` (one commit).
+
+        The only deletion path of the audit log; returns the number of events deleted.
+        """
+        to_text(older_than)  # refuse a naive time before queueing anything
+        prune = partial(queries.prune_audit, older_than=older_than, actor=actor)
+        return await self._call(partial(prune, now=datetime.now(UTC)), write=True)
 
     async def check_writable(self) -> None:
         """Commit a one-row write through the writer; StoreUnavailableError if it fails."""
-        rows = [(schema.to_text(datetime.now(UTC)),)]
-        await self._call(partial(_execute, schema.PROBE_UPSERT, rows), write=True)
+        rows = [(to_text(datetime.now(UTC)),)]
+        await self._call(partial(_execute, queries.PROBE_UPSERT, rows), write=True)
 
 
 def _execute(sql: str, rows: list[tuple[Any, ...]], conn: sqlite3.Connection) -> None:
     conn.executemany(sql, rows)
-
-
-def _settle(loop: asyncio.AbstractEventLoop, future: Any, value: Any, error: Any) -> None:
-    """Resolve `future` on its loop from any thread (a no-op if nobody waits any more)."""
-
-    def settle() -> None:
-        if future.done():
-            return
-        if error is None:
-            future.set_result(value)
-        else:
-            future.set_exception(error)
-
-    with suppress(RuntimeError):  # the loop is closed: its callers are gone
-        loop.call_soon_threadsafe(settle)

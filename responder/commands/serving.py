@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from responder import __version__
 from responder.adapters.rule_files import format_errors
-from responder.errors import RuleSetError
+from responder.errors import CoordinationUnavailableError, RuleSetError, StoreUnavailableError
 from responder.logs import configure_logging
 from responder.settings import Settings
 from responder.web import keys
@@ -35,16 +35,6 @@ def configuration_problems(settings: Settings) -> list[str]:
             "no webhook token: set RESPONDER_WEBHOOK_TOKEN (Alertmanager/Grafana send it as "
             "'Authorization: Bearer <token>'), or set RESPONDER_INSECURE_NO_AUTH=true to accept "
             "unauthenticated webhooks (never in production)"
-        )
-    if settings.database_url:
-        problems.append(
-            "RESPONDER_DATABASE_URL is set but this build has only the embedded SQLite store; "
-            "unset it (data goes to RESPONDER_DATA_DIR)"
-        )
-    if settings.redis_url:
-        problems.append(
-            "RESPONDER_REDIS_URL is set but this build has only in-process coordination; "
-            "unset it and run a single replica"
         )
     return problems
 
@@ -83,7 +73,12 @@ def serve(*, listen: str | None, rules_dir: Path | None, dry_run: bool | None) -
 async def _run(app: web.Application, settings: Settings) -> int:
     host, port = settings.host_port
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
-    await runner.setup()
+    try:
+        await runner.setup()
+    except (StoreUnavailableError, CoordinationUnavailableError) as exc:
+        log.error("startup_failed", reason=str(exc))
+        await runner.cleanup()
+        return 1
     site = web.TCPSite(runner, host, port, shutdown_timeout=settings.drain_seconds)
     await site.start()
     stop = asyncio.Event()
@@ -96,7 +91,9 @@ async def _run(app: web.Application, settings: Settings) -> int:
         listen=f"{host}:{port}",
         rules=len(app[keys.RULEBOOK].current.rules),
         rules_dir=str(settings.rules_dir),
-        store=str(settings.sqlite_path),
+        store="postgresql" if settings.database_url else str(settings.sqlite_path),
+        coordination="redis" if settings.redis_url else "in-process",
+        instance=settings.instance_id,
         dry_run=settings.dry_run,
     )
     await stop.wait()

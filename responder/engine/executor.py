@@ -19,6 +19,7 @@ from responder.core.transitions import (
     move_step,
     replace_step,
 )
+from responder.engine.containment_guard import ContainmentGuard, Entry, GuardDecision
 from responder.engine.recording import RunRecorder
 from responder.errors import ResponderError, TemporaryError
 from responder.models.alerts import Alert
@@ -47,11 +48,13 @@ class Executor:
         contexts: ContextFactory,
         recorder: RunRecorder,
         clock: Clock,
+        guard: ContainmentGuard,
         *,
         max_attempts: int,
         output_max_bytes: int,
     ) -> None:
         self._catalog = catalog
+        self._guard = guard
         self._contexts = contexts
         self._recorder = recorder
         self._clock = clock
@@ -64,10 +67,14 @@ class Executor:
         plan: Plan,
         alert: Alert,
         *,
-        containment_allowed: bool,
+        containment_block: SkipReason | None = None,
         approved: Collection[str] = (),
     ) -> RunRecord:
-        """Run every step that is still open; park the run if a step needs an approval."""
+        """Run every step that is still open; park the run if a step needs an approval.
+
+        With `containment_block` set, containment steps are skipped with that reason
+        (resolved alert, coordination unavailable) while diagnostics still run.
+        """
         if run.state is not RunState.RUNNING:
             run = move_run(run, RunState.RUNNING, self._clock.now())
             await self._recorder.save(run)
@@ -83,7 +90,7 @@ class Executor:
                 continue
             try:
                 step = await self._one(
-                    run, plan, planned, step, alert, results, failed, containment_allowed, approved
+                    run, plan, planned, step, alert, results, failed, containment_block, approved
                 )
             except asyncio.CancelledError:
                 await self._abandon(run)
@@ -118,7 +125,7 @@ class Executor:
         alert: Alert,
         results: dict[str, dict[str, Any]],
         failed: bool,
-        containment_allowed: bool,
+        containment_block: SkipReason | None,
         approved: Collection[str],
     ) -> StepRecord:
         context = build_context(alert, results)
@@ -131,8 +138,9 @@ class Executor:
                 return await self._skip(run, step, SkipReason.CONDITION_FALSE)
         elif failed:
             return await self._skip(run, step, SkipReason.PREVIOUS_STEP_FAILED)
-        if planned.action_class is ActionClass.CONTAINMENT and not containment_allowed:
-            return await self._skip(run, step, SkipReason.ALERT_RESOLVED)
+        containment = planned.action_class is ActionClass.CONTAINMENT
+        if containment and containment_block is not None:
+            return await self._skip(run, step, containment_block)
         if plan.dry_run and planned.params is None:
             # Reads outputs of steps that did not run; show the template instead.
             shown_template = {"rendered_at_run_time": redact(planned.template)}
@@ -154,16 +162,24 @@ class Executor:
         if plan.dry_run:
             return await self._skip(run, step, SkipReason.DRY_RUN, params=shown)
         if planned.approval_required and planned.step_id not in approved:
-            if step.state is StepState.WAITING_APPROVAL:
-                return step
-            moved = move_step(step, StepState.WAITING_APPROVAL, self._clock.now(), params=shown)
-            await self._recorder.save(replace_step(run, moved, self._clock.now()))
-            return moved
+            return await self._park(run, step, shown)
+        entry = GuardDecision(Entry.PROCEED)
+        if containment:
+            entry = await self._guard.enter(
+                run, planned, self._clock.now(), approved=planned.step_id in approved
+            )
+            if entry.entry is Entry.SKIP and entry.reason is not None:
+                return await self._skip(run, step, entry.reason, params=shown)
+            if entry.entry is Entry.WAIT_APPROVAL:
+                return await self._park(run, step, shown, reason=entry.reason)
         step = move_step(step, StepState.RUNNING, self._clock.now(), params=shown)
         run = replace_step(run, step, self._clock.now())
         await self._recorder.step(run, step)
         started = time.monotonic()
-        result, attempts, error = await self._attempts(run, planned, params)
+        try:
+            result, attempts, error = await self._attempts(run, planned, params)
+        finally:
+            await self._guard.leave(entry)
         duration = time.monotonic() - started
         output = truncate(redact(result.output), self._output_max_bytes) if result else None
         state = StepState.SUCCEEDED if result is not None and result.ok else StepState.FAILED
@@ -204,6 +220,23 @@ class Executor:
                 await asyncio.sleep(delay)
             except ResponderError as exc:
                 return None, attempts, str(exc)
+
+    async def _park(
+        self,
+        run: RunRecord,
+        step: StepRecord,
+        shown: dict[str, Any],
+        reason: SkipReason | None = None,
+    ) -> StepRecord:
+        """Leave the step waiting for an approval (the rule asks, or the storm brake is on)."""
+        if step.state is StepState.WAITING_APPROVAL:
+            return step
+        changes: dict[str, Any] = {"params": shown}
+        if reason is not None:
+            changes["reason"] = reason.value
+        moved = move_step(step, StepState.WAITING_APPROVAL, self._clock.now(), **changes)
+        await self._recorder.save(replace_step(run, moved, self._clock.now()))
+        return moved
 
     async def _skip(
         self,

@@ -24,12 +24,17 @@ class Verdict(StrEnum):
 
 @dataclass(frozen=True)
 class GateDecision:
-    """The gate's answer; `reason` for SKIP, `until` for DELAY, `detail` for humans."""
+    """The gate's answer; `reason` for SKIP, `until` for DELAY, `detail` for humans.
+
+    `blocked` (with PROCEED) lets the diagnostics run while every containment step is skipped
+    with that reason: how the gate fails closed when coordination is unavailable.
+    """
 
     verdict: Verdict
     reason: SkipReason | None = None
     until: datetime | None = None
     detail: str = ""
+    blocked: SkipReason | None = None
 
 
 PROCEED = GateDecision(Verdict.PROCEED)
@@ -47,7 +52,7 @@ class Gate:
         try:
             first = await self._coordinator.claim(f"dedup:{plan.dedup_key}", self._dedup_ttl)
         except CoordinationUnavailableError as exc:
-            return GateDecision(Verdict.SKIP, SkipReason.COORDINATION_UNAVAILABLE, detail=str(exc))
+            return _degraded(exc)
         if not first:
             return GateDecision(
                 Verdict.SKIP, SkipReason.DUPLICATE, detail="this alert occurrence already ran"
@@ -88,8 +93,17 @@ class Gate:
             if plan.cooldown and not plan.dry_run:
                 await self._coordinator.start_cooldown(f"cooldown:{plan.guard_key}", plan.cooldown)
         except CoordinationUnavailableError as exc:
-            return GateDecision(Verdict.SKIP, SkipReason.COORDINATION_UNAVAILABLE, detail=str(exc))
+            return _degraded(exc)
         return PROCEED
+
+
+def _degraded(exc: CoordinationUnavailableError) -> GateDecision:
+    """Fail closed: without coordination no containment runs, but diagnostics still do."""
+    return GateDecision(
+        Verdict.PROCEED,
+        detail=f"coordination unavailable, containment skipped: {exc}",
+        blocked=SkipReason.COORDINATION_UNAVAILABLE,
+    )
 
 
 def delay_until(plan: Plan, alert: Alert, now: datetime) -> datetime | None:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
-
-import structlog
 
 from responder.actions.catalog import PolicyCatalog
 from responder.core.planning import PlanError, plan_rule
@@ -15,7 +13,6 @@ from responder.engine.executor import Executor
 from responder.engine.gating import Gate, Verdict
 from responder.engine.recording import RunRecorder
 from responder.engine.rulebook import RuleBook
-from responder.engine.timers import Timers
 from responder.metrics import Metrics
 from responder.models.alerts import Alert, AlertStatus
 from responder.models.plans import Plan
@@ -30,13 +27,25 @@ from responder.models.runs import (
 )
 from responder.ports import Clock, Store
 
-log = structlog.get_logger("responder.engine")
-
 _WAITING = (RunState.PENDING, RunState.WAITING_APPROVAL)
 
 
+@dataclass(frozen=True)
+class Claimed:
+    """A run whose `for:` delay ended and that this replica claimed, ready to execute."""
+
+    run: RunRecord
+    plan: Plan
+    alert: Alert
+    block: SkipReason | None
+
+
 class Pipeline:
-    """Takes one stored alert through match -> plan -> gate -> execute, recording each step."""
+    """Takes one stored alert through match -> plan -> gate -> execute, recording each step.
+
+    Every state change that another replica could race (a `for:` delay ending, a resolution
+    cancelling a waiting run) is a compare-and-set on the store, so exactly one wins.
+    """
 
     def __init__(
         self,
@@ -50,6 +59,7 @@ class Pipeline:
         clock: Clock,
         metrics: Metrics,
         dry_run: bool,
+        instance_id: str,
     ) -> None:
         self.rulebook = rulebook
         self._catalog = catalog
@@ -60,8 +70,7 @@ class Pipeline:
         self._clock = clock
         self._metrics = metrics
         self._dry_run = dry_run
-        self._transitions = asyncio.Lock()
-        self.timers = Timers(self._fire)
+        self.instance_id = instance_id
 
     async def process(self, stored: StoredAlert) -> None:
         """Handle one received alert completely, then mark it processed."""
@@ -79,55 +88,36 @@ class Pipeline:
         for run in await self._store.open_runs(alert.source, alert.fingerprint):
             if run.state not in _WAITING:
                 continue
-            async with self._transitions:
-                current = await self._recorder.latest(run)
-                if current.state not in _WAITING:
-                    continue
-                self.timers.cancel(run.run_id)
-                now = self._clock.now()
-                done = cancel_open_steps(current, now, SkipReason.ALERT_RESOLVED.value)
-                done = move_run(done, RunState.CANCELLED, now, SkipReason.ALERT_RESOLVED.value)
-                await self._recorder.save(done)
-            await self._recorder.audit(AuditKind.RUN_CANCELLED, done, reason="alert_resolved")
-            self._recorder.run_finished(done)
+            now = self._clock.now()
+            reason = SkipReason.ALERT_RESOLVED.value
+            done = move_run(cancel_open_steps(run, now, reason), RunState.CANCELLED, now, reason)
+            if await self._store.replace_run_if(done, run.state):
+                await self._recorder.audit(AuditKind.RUN_CANCELLED, done, reason=reason)
+                self._recorder.run_finished(done)
 
     async def _handle(self, loaded: LoadedRule, stored: StoredAlert) -> None:
         rule, alert, now = loaded.rule, stored.alert, self._clock.now()
         try:
             plan = plan_rule(loaded, alert, self._catalog, global_dry_run=self._dry_run)
         except PlanError as exc:
-            run = _new_run(
-                rule.id,
-                stored,
-                now,
-                str(exc),
-                None,
-                self._dry_run or rule.dry_run,
-                [(s.id, s.action) for s in rule.steps],
-            )
+            run = self._new_run(rule.id, stored, now, None, self._dry_run or rule.dry_run,
+                                [(s.id, s.action) for s in rule.steps])  # fmt: skip
+            await self._recorder.save(run)
             await self._skip(run, SkipReason.PLAN_INVALID, str(exc))
             return
         decision = await self._gate.admit(plan, alert, now)
         if decision.reason is SkipReason.DUPLICATE:
             await self._recorder.audit(
-                AuditKind.RUN_SKIPPED,
-                rule_id=rule.id,
-                alert_id=stored.alert_id,
-                reason=SkipReason.DUPLICATE.value,
-                details={"detail": decision.detail},
-            )
+                AuditKind.RUN_SKIPPED, rule_id=rule.id, alert_id=stored.alert_id,
+                reason=SkipReason.DUPLICATE.value, details={"detail": decision.detail},
+            )  # fmt: skip
             for step in plan.steps:
                 self._metrics.steps.labels(step.action, "skipped", "duplicate").inc()
             return
-        run = _new_run(
-            rule.id,
-            stored,
-            now,
-            None,
-            plan,
-            plan.dry_run,
-            [(s.step_id, s.action) for s in plan.steps],
-        )
+        run = self._new_run(rule.id, stored, now, plan, plan.dry_run,
+                            [(s.step_id, s.action) for s in plan.steps])  # fmt: skip
+        if decision.verdict is Verdict.DELAY:
+            run = run.model_copy(update={"not_before": decision.until})
         await self._recorder.save(run)
         await self._recorder.audit(
             AuditKind.RULE_MATCHED, run, details={"alert": alert.name, "guard_key": plan.guard_key}
@@ -135,33 +125,57 @@ class Pipeline:
         if decision.verdict is Verdict.SKIP:
             await self._skip(run, decision.reason or SkipReason.NOT_ALLOWED, decision.detail)
         elif decision.verdict is Verdict.DELAY and decision.until is not None:
-            run = run.model_copy(update={"not_before": decision.until})
-            await self._recorder.save(run)
             await self._recorder.audit(
                 AuditKind.RUN_DELAYED, run, details={"until": decision.until.isoformat()}
             )
-            self.timers.schedule(run.run_id, decision.until, now, (plan, stored))
         else:
-            await self._executor.execute(
-                run, plan, alert, containment_allowed=_may_contain(loaded, alert)
-            )
+            block = decision.blocked if _may_contain(loaded, alert) else SkipReason.ALERT_RESOLVED
+            await self._executor.execute(run, plan, alert, containment_block=block)
 
-    async def _fire(self, run_id: str, payload: tuple[Plan, StoredAlert]) -> None:
-        """A `for:` delay ended: act only if the run is still pending, after the guards."""
-        plan, stored = payload
-        async with self._transitions:
-            run = await self._store.get_run(run_id)
-            if run is None or run.state is not RunState.PENDING:
-                return
-            decision = await self._gate.guards(plan, self._clock.now())
-            if decision.verdict is Verdict.SKIP:
-                await self._skip(run, decision.reason or SkipReason.NOT_ALLOWED, decision.detail)
-                return
-            run = move_run(run, RunState.RUNNING, self._clock.now())
-            await self._recorder.save(run)
-        loaded = self.rulebook.current.rule(plan.rule_id)
-        allowed = loaded is not None and _may_contain(loaded, stored.alert)
-        await self._executor.execute(run, plan, stored.alert, containment_allowed=allowed)
+    async def fire_due(self, limit: int = 50) -> list[Claimed]:
+        """Claim runs whose `for:` delay has ended; return those this replica must execute.
+
+        A run is claimed by a compare-and-set from pending to running (with this replica as
+        owner), then the guards (cooldown, budget) are applied to it.
+        """
+        claimed: list[Claimed] = []
+        for run in await self._store.due_runs(self._clock.now(), limit):
+            now = self._clock.now()
+            running = move_run(run, RunState.RUNNING, now).model_copy(
+                update={"owner": self.instance_id}
+            )
+            if not await self._store.replace_run_if(running, RunState.PENDING):
+                continue  # another replica took it, or a resolution cancelled it
+            ready = await self._replan(running)
+            if ready is not None:
+                claimed.append(ready)
+        return claimed
+
+    async def _replan(self, run: RunRecord) -> Claimed | None:
+        stored = await self._store.get_alert(run.alert_id)
+        loaded = self.rulebook.current.rule(run.rule_id)
+        if stored is None or loaded is None or not loaded.rule.enabled:
+            await self._skip(run, SkipReason.RULE_DISABLED, "the rule is gone or disabled")
+            return None
+        try:
+            plan = plan_rule(loaded, stored.alert, self._catalog, global_dry_run=self._dry_run)
+        except PlanError as exc:
+            await self._skip(run, SkipReason.PLAN_INVALID, str(exc))
+            return None
+        decision = await self._gate.guards(plan, self._clock.now())
+        if decision.verdict is Verdict.SKIP:
+            await self._skip(run, decision.reason or SkipReason.NOT_ALLOWED, decision.detail)
+            return None
+        block = (
+            decision.blocked if _may_contain(loaded, stored.alert) else SkipReason.ALERT_RESOLVED
+        )
+        return Claimed(run, plan, stored.alert, block)
+
+    async def execute_claimed(self, claimed: Claimed) -> None:
+        """Run a run claimed by `fire_due`."""
+        await self._executor.execute(
+            claimed.run, claimed.plan, claimed.alert, containment_block=claimed.block
+        )
 
     async def _skip(self, run: RunRecord, reason: SkipReason, detail: str) -> None:
         now = self._clock.now()
@@ -175,35 +189,34 @@ class Pipeline:
         )
         self._recorder.run_finished(run)
 
+    def _new_run(
+        self,
+        rule_id: str,
+        stored: StoredAlert,
+        now: datetime,
+        plan: Plan | None,
+        dry_run: bool,
+        steps: list[tuple[str, str]],
+    ) -> RunRecord:
+        alert: Alert = stored.alert
+        return RunRecord(
+            run_id=uuid.uuid4().hex,
+            rule_id=rule_id,
+            alert_id=stored.alert_id,
+            source=alert.source,
+            fingerprint=alert.fingerprint,
+            alert_identity=alert.identity,
+            guard_key=plan.guard_key if plan else "",
+            idempotency_key=plan.idempotency_key if plan else "",
+            state=RunState.PENDING,
+            dry_run=dry_run,
+            created_at=now,
+            updated_at=now,
+            owner=self.instance_id,
+            steps=tuple(StepRecord(step_id=sid, action=action) for sid, action in steps),
+        )
+
 
 def _may_contain(loaded: LoadedRule, alert: Alert) -> bool:
     """Resolved alerts never trigger containment unless the rule asks for `status: resolved`."""
     return alert.status is AlertStatus.FIRING or loaded.rule.match.status is StatusSelector.RESOLVED
-
-
-def _new_run(
-    rule_id: str,
-    stored: StoredAlert,
-    now: datetime,
-    reason: str | None,
-    plan: Plan | None,
-    dry_run: bool,
-    steps: list[tuple[str, str]],
-) -> RunRecord:
-    alert: Alert = stored.alert
-    return RunRecord(
-        run_id=uuid.uuid4().hex,
-        rule_id=rule_id,
-        alert_id=stored.alert_id,
-        source=alert.source,
-        fingerprint=alert.fingerprint,
-        alert_identity=alert.identity,
-        guard_key=plan.guard_key if plan else "",
-        idempotency_key=plan.idempotency_key if plan else "",
-        state=RunState.PENDING,
-        reason=reason,
-        dry_run=dry_run,
-        created_at=now,
-        updated_at=now,
-        steps=tuple(StepRecord(step_id=sid, action=action) for sid, action in steps),
-    )

@@ -60,7 +60,6 @@ class WorkerPool:
             finished = False
             log.warning("drain_timeout", grace_seconds=grace_seconds, queued=self._queue.depth)
         await self.stop()
-        await self._pipeline.timers.close()
         return finished
 
     async def stop(self) -> None:

@@ -14,35 +14,68 @@ from responder.actions.registry import ActionContext
 from responder.adapters.http_client import AiohttpHttpApi
 from responder.adapters.memory_coordinator import MemoryCoordinator
 from responder.adapters.sqlite_store import SqliteStore
+from responder.engine.containment_guard import ContainmentGuard, StormAction, StormPolicy
+from responder.engine.delays import DelayPoller
 from responder.engine.executor import Executor
 from responder.engine.gating import Gate
 from responder.engine.intake import AlertQueue, Intake
+from responder.engine.leases import Leases
 from responder.engine.pipeline import Pipeline
 from responder.engine.recording import RunRecorder
-from responder.engine.recovery import settle_open_runs, start_requeue
+from responder.engine.recovery import start_requeue
 from responder.engine.workers import WorkerPool
+from responder.errors import CoordinationUnavailableError
+from responder.settings import Settings
 from responder.web import keys
 
 log = structlog.get_logger("responder.web")
 
 
 async def store_ctx(app: web.Application) -> AsyncIterator[None]:
-    """The embedded SQLite store (PostgreSQL arrives with its own adapter)."""
+    """PostgreSQL when RESPONDER_DATABASE_URL is set, else the embedded SQLite file."""
     settings = app[keys.SETTINGS]
-    store = await SqliteStore.open(
-        settings.sqlite_path,
-        timeout_seconds=settings.store_timeout_seconds,
-        batch_max=settings.store_batch_max,
-    )
+    if settings.database_url is not None:
+        from responder.adapters.postgres_store import PostgresStore
+
+        store: SqliteStore | PostgresStore = await PostgresStore.open(
+            settings.database_url.get_secret_value(),
+            timeout_seconds=settings.store_timeout_seconds,
+            pool_max=settings.database_pool_max,
+            migrate=settings.migrate_on_start,
+        )
+        log.info("store_opened", kind="postgresql", migrated=settings.migrate_on_start)
+    else:
+        store = await SqliteStore.open(
+            settings.sqlite_path,
+            timeout_seconds=settings.store_timeout_seconds,
+            batch_max=settings.store_batch_max,
+        )
+        log.info("store_opened", kind="sqlite", path=str(settings.sqlite_path))
     app[keys.STORE] = store
-    log.info("store_opened", kind="sqlite", path=str(settings.sqlite_path))
     yield
     await store.close()
 
 
 async def coordinator_ctx(app: web.Application) -> AsyncIterator[None]:
-    """In-process coordination (one replica)."""
-    coordinator = MemoryCoordinator()
+    """Redis when RESPONDER_REDIS_URL is set (many replicas), else in-process (one)."""
+    settings = app[keys.SETTINGS]
+    if settings.redis_url is not None:
+        from responder.adapters.redis_coordinator import RedisCoordinator
+
+        coordinator: MemoryCoordinator | RedisCoordinator = await RedisCoordinator.open(
+            settings.redis_url.get_secret_value(),
+            prefix=settings.redis_prefix,
+            timeout_seconds=settings.coordination_timeout_seconds,
+            require=False,
+        )
+        try:
+            await coordinator.ping()
+            log.info("coordinator_opened", kind="redis", prefix=settings.redis_prefix)
+        except CoordinationUnavailableError as exc:
+            hint = "containment is skipped until Redis answers; diagnostics run"
+            log.warning("coordinator_unavailable", reason=str(exc), hint=hint)
+    else:
+        coordinator = MemoryCoordinator()
     app[keys.COORDINATOR] = coordinator
     yield
     await coordinator.close()
@@ -56,11 +89,19 @@ async def http_ctx(app: web.Application) -> AsyncIterator[None]:
     await http.close()
 
 
+def _storm(settings: Settings) -> StormPolicy:
+    return StormPolicy(
+        limit=settings.storm_max,
+        window=timedelta(seconds=settings.storm_window_seconds),
+        action=StormAction(settings.storm_action),
+    )
+
+
 async def engine_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Queue, pipeline and workers; recovery at start, drain at stop."""
+    """Queue, pipeline, workers, `for:` poller and leases; recovery at start, drain at stop."""
     settings = app[keys.SETTINGS]
     metrics, clock, store = app[keys.METRICS], app[keys.CLOCK], app[keys.STORE]
-    catalog, http = app[keys.CATALOG], app[keys.HTTP]
+    catalog, http, coordinator = app[keys.CATALOG], app[keys.HTTP], app[keys.COORDINATOR]
     recorder = RunRecorder(store, metrics, clock)
 
     def contexts(run_id: str, rule_id: str, step_id: str) -> ActionContext:
@@ -74,41 +115,46 @@ async def engine_ctx(app: web.Application) -> AsyncIterator[None]:
         )
 
     executor = Executor(
-        catalog,
-        contexts,
-        recorder,
-        clock,
-        max_attempts=settings.step_max_attempts,
-        output_max_bytes=settings.output_max_bytes,
-    )
+        catalog, contexts, recorder, clock, ContainmentGuard(coordinator, _storm(settings)),
+        max_attempts=settings.step_max_attempts, output_max_bytes=settings.output_max_bytes,
+    )  # fmt: skip
     pipeline = Pipeline(
         rulebook=app[keys.RULEBOOK],
         catalog=catalog,
-        gate=Gate(app[keys.COORDINATOR], dedup_ttl=timedelta(seconds=settings.dedup_ttl_seconds)),
+        gate=Gate(coordinator, dedup_ttl=timedelta(seconds=settings.dedup_ttl_seconds)),
         executor=executor,
         recorder=recorder,
         store=store,
         clock=clock,
         metrics=metrics,
         dry_run=settings.dry_run,
+        instance_id=settings.instance_id,
     )
     queue = AlertQueue(settings.queue_size, metrics)
     intake = Intake(store, queue, metrics, clock, retry_after=settings.retry_after_seconds)
     workers = WorkerPool(queue, pipeline, settings.workers)
+    delays = DelayPoller(pipeline, settings.timer_poll_seconds)
+    leases = Leases(coordinator, store, recorder, clock, instance_id=settings.instance_id,
+                    lease=timedelta(seconds=settings.lease_seconds))  # fmt: skip
     app[keys.QUEUE], app[keys.INTAKE], app[keys.PIPELINE], app[keys.WORKERS] = (
-        queue,
-        intake,
-        pipeline,
-        workers,
-    )
-    abandoned = await settle_open_runs(store, recorder, clock)
-    if abandoned:
-        log.warning("runs_abandoned", count=abandoned)
+        queue, intake, pipeline, workers,
+    )  # fmt: skip
+    try:
+        await leases.renew()
+        abandoned = await leases.sweep()
+        if abandoned:
+            log.warning("runs_abandoned", count=abandoned)
+    except CoordinationUnavailableError as exc:
+        log.warning("recovery_deferred", reason=str(exc), hint="the lease loop retries")
+    leases.start()
     workers.start()
+    delays.start()
     requeue = start_requeue(store, queue)
     yield
     requeue.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await requeue
     finished = await workers.drain(intake, settings.drain_seconds)
+    await delays.close(settings.drain_seconds)
+    await leases.close()
     log.info("drained", finished=finished)

@@ -3,26 +3,29 @@
 The suites in this package talk to the ports only. Whatever is specific to an implementation
 (how to open it, how to break it from outside, how its clock moves) lives in a harness here.
 To add a store implementation: write a harness class with the same methods, add its name to
-STORE_IMPLEMENTATIONS and one branch to the `harness` fixture. Coordinator harnesses live in
-`tests/contracts/coordinator_harnesses.py`.
+STORE_IMPLEMENTATIONS and one branch to the `harness` fixture. The PostgreSQL harness lives in
+`tests/contracts/postgres_harness.py` (its server comes from `tests/postgres_service.py`),
+coordinator harnesses in `tests/contracts/coordinator_harnesses.py`.
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, closing, contextmanager
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from responder.adapters.sqlite_store import THREAD_NAME, SqliteStore
 from responder.models.alerts import Alert, AlertStatus, Delivery, Source
 from responder.models.runs import RunRecord, RunState, StepRecord
 from responder.ports import Store
+from tests.contracts.postgres_harness import PostgresHarness as PostgresHarness
 
-STORE_IMPLEMENTATIONS = ["sqlite"]
+STORE_IMPLEMENTATIONS = ["sqlite", "postgres"]
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 CEST = timezone(timedelta(hours=2))
 
@@ -38,6 +41,7 @@ class StoreHarness(Protocol):
     def write_lock_held(self) -> AbstractContextManager[None]: ...
     def commits_failing(self) -> AbstractContextManager[None]: ...
     def tamper_with_audit(self, statement: Literal["update", "delete"]) -> BaseException | None: ...
+    def audit_log(self) -> list[tuple[str, str, dict[str, Any]]]: ...
     async def aclose(self) -> None: ...
 
 
@@ -121,6 +125,12 @@ class SqliteHarness:
             except sqlite3.DatabaseError as exc:
                 return exc
         return None
+
+    def audit_log(self) -> list[tuple[str, str, dict[str, Any]]]:
+        """(kind, actor, details) of every audit row, in insertion order, read directly."""
+        with closing(self._raw()) as raw:
+            rows = raw.execute("SELECT kind, actor, details_json FROM audit_events ORDER BY id")
+            return [(kind, actor, json.loads(details)) for kind, actor, details in rows]
 
     async def aclose(self) -> None:
         """Close every store opened here; fail if a writer thread outlives its store."""

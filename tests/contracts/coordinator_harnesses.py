@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Protocol
 
 from responder.adapters.memory_coordinator import MemoryCoordinator
+from responder.adapters.redis_coordinator import RedisCoordinator
 from responder.ports import Coordinator
 
-COORDINATOR_IMPLEMENTATIONS = ["memory"]
+COORDINATOR_IMPLEMENTATIONS = ["memory", "redis"]
 
 
 class CoordinatorHarness(Protocol):
@@ -41,5 +43,38 @@ class MemoryHarness:
 
     async def aclose(self) -> None:
         """Close every coordinator opened here."""
+        for coordinator in self._opened:
+            await coordinator.close()
+
+
+class RedisHarness:
+    """RedisCoordinators on a real server, all under one test-private key prefix.
+
+    Every coordinator opened here shares the prefix, so several of them act as replicas of one
+    deployment. Time for claims, cooldowns and locks is the server's: `advance` really sleeps.
+    """
+
+    name = "redis"
+
+    def __init__(self, url: str, prefix: str, timeout_seconds: float = 2.0) -> None:
+        self.url = url
+        self.prefix = prefix
+        self.timeout_seconds = timeout_seconds
+        self._opened: list[RedisCoordinator] = []
+
+    async def open(self) -> Coordinator:
+        """Another replica's coordinator on the same server and prefix."""
+        coordinator = await RedisCoordinator.open(
+            self.url, prefix=self.prefix, timeout_seconds=self.timeout_seconds
+        )
+        self._opened.append(coordinator)
+        return coordinator
+
+    async def advance(self, seconds: float) -> None:
+        """Let `seconds` pass on the server's clock (a real sleep)."""
+        await asyncio.sleep(seconds)
+
+    async def aclose(self) -> None:
+        """Close every coordinator opened here (the prefix's keys are deleted by the fixture)."""
         for coordinator in self._opened:
             await coordinator.close()

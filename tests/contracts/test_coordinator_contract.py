@@ -1,13 +1,15 @@
 """The Coordinator contract: every implementation of `responder.ports.Coordinator` passes these.
 
-Claims and cooldowns run on the coordinator's own clock, which the harness advances (a real
-sleep for a networked one), so TTLs here are short. Budgets run on the `now` argument.
+Claims, cooldowns and locks run on the coordinator's own clock, which the harness advances (a
+real sleep for Redis), so TTLs here are short. Budgets run on the `now` argument. The Redis
+cases need a real server (tests/redis_service.py finds or starts one); what only Redis can
+show (replicas racing, key layout, outages) is in test_redis_coordinator.py.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -20,9 +22,10 @@ from tests.contracts.coordinator_harnesses import (
     COORDINATOR_IMPLEMENTATIONS,
     CoordinatorHarness,
     MemoryHarness,
+    RedisHarness,
 )
 
-TTL = timedelta(milliseconds=400)
+TTL = timedelta(milliseconds=200)
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 HOURLY_AND_DAILY = (Budget(max=3, per=timedelta(hours=1)), Budget(max=7, per=timedelta(days=1)))
 
@@ -33,7 +36,11 @@ async def harness(request: pytest.FixtureRequest) -> AsyncIterator[CoordinatorHa
     made: CoordinatorHarness
     if request.param == "memory":
         made = MemoryHarness()
-    else:  # "redis": add a RedisHarness branch here
+    elif request.param == "redis":
+        made = RedisHarness(
+            request.getfixturevalue("redis_url"), request.getfixturevalue("redis_prefix")
+        )
+    else:
         raise AssertionError(f"no harness for {request.param}")
     yield made
     await made.aclose()
@@ -162,10 +169,87 @@ async def test_concurrent_takes_never_exceed_the_budget(coordinator: Coordinator
     assert results.count(True) == 5
 
 
-async def test_calls_after_close_raise(coordinator: Coordinator) -> None:
+# -- locks, ping, misuse, close ----------------------------------------------------------------
+
+
+async def test_lock_is_exclusive_and_only_its_owner_releases_it(coordinator: Coordinator) -> None:
+    token = await coordinator.acquire_lock("lock:a", TTL * 10)
+    assert token is not None
+    assert await coordinator.acquire_lock("lock:a", TTL * 10) is None
+    assert await coordinator.acquire_lock("lock:b", TTL * 10) is not None
+    assert await coordinator.release_lock("lock:a", "not-the-token") is False
+    assert await coordinator.acquire_lock("lock:a", TTL * 10) is None  # still held
+    assert await coordinator.release_lock("lock:a", token) is True
+    assert await coordinator.release_lock("lock:a", token) is False  # already released
+    again = await coordinator.acquire_lock("lock:a", TTL * 10)
+    assert again is not None
+    assert again != token
+
+
+async def test_lock_expires_and_a_stale_token_cannot_release_the_next_holder(
+    harness: CoordinatorHarness, coordinator: Coordinator
+) -> None:
+    first = await coordinator.acquire_lock("lock:a", TTL)
+    assert first is not None
+    await harness.advance(TTL.total_seconds() + 0.1)  # the holder died: the lock frees itself
+    assert await coordinator.release_lock("lock:a", first) is False  # expired: nothing to free
+    second = await coordinator.acquire_lock("lock:a", TTL * 10)
+    assert second is not None
+    assert await coordinator.release_lock("lock:a", first) is False  # someone else's now
+    assert await coordinator.acquire_lock("lock:a", TTL) is None
+    assert await coordinator.release_lock("lock:a", second) is True
+
+
+async def test_exactly_one_of_many_concurrent_lock_acquires_wins(coordinator: Coordinator) -> None:
+    tokens = await asyncio.gather(*(coordinator.acquire_lock("lock:hot", TTL) for _ in range(100)))
+    assert len([t for t in tokens if t is not None]) == 1
+
+
+async def test_claims_cooldowns_and_locks_do_not_collide(coordinator: Coordinator) -> None:
+    assert await coordinator.claim("same", TTL * 10) is True
+    assert await coordinator.cooldown_remaining("same") is None
+    assert await coordinator.acquire_lock("same", TTL * 10) is not None
+    await coordinator.start_cooldown("same", TTL * 10)
+    assert await coordinator.claim("same", TTL * 10) is False
+    assert await coordinator.take_budget("same", (Budget(max=1, per=timedelta(hours=1)),), T0)
+
+
+async def test_ping_answers(coordinator: Coordinator) -> None:
+    await coordinator.ping()
+
+
+async def test_bad_ttls_and_naive_times_are_refused(coordinator: Coordinator) -> None:
+    naive = datetime(2024, 5, 1, 12, 0)
+    with pytest.raises(ValueError, match="ttl"):
+        await coordinator.claim("k", timedelta(0))
+    with pytest.raises(ValueError, match="ttl"):
+        await coordinator.start_cooldown("k", timedelta(seconds=-1))
+    with pytest.raises(ValueError, match="ttl"):
+        await coordinator.acquire_lock("k", timedelta(0))
+    with pytest.raises(ValueError, match="naive"):
+        await coordinator.take_budget("k", HOURLY_AND_DAILY, naive)
+    with pytest.raises(ValueError, match="naive"):
+        await coordinator.budget_allows("k", HOURLY_AND_DAILY, naive)
+
+
+CALLS: dict[str, Callable[[Coordinator], Awaitable[object]]] = {
+    "claim": lambda c: c.claim("k", TTL),
+    "cooldown_remaining": lambda c: c.cooldown_remaining("k"),
+    "start_cooldown": lambda c: c.start_cooldown("k", TTL),
+    "take_budget": lambda c: c.take_budget("k", HOURLY_AND_DAILY, T0),
+    "budget_allows": lambda c: c.budget_allows("k", HOURLY_AND_DAILY, T0),
+    "take_no_budget": lambda c: c.take_budget("k", (), T0),
+    "acquire_lock": lambda c: c.acquire_lock("k", TTL),
+    "release_lock": lambda c: c.release_lock("k", "token"),
+    "ping": lambda c: c.ping(),
+}
+
+
+@pytest.mark.parametrize("call", CALLS)
+async def test_calls_after_close_raise(coordinator: Coordinator, call: str) -> None:
     await coordinator.close()
     with pytest.raises(CoordinationUnavailableError):
-        await coordinator.claim("k", TTL)
+        await CALLS[call](coordinator)
 
 
 # -- in-process only ---------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from tests.contracts import (
     CEST,
     STORE_IMPLEMENTATIONS,
     T0,
+    PostgresHarness,
     SqliteHarness,
     StoreHarness,
     make_alert,
@@ -34,7 +35,9 @@ async def harness(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
     made: StoreHarness
     if request.param == "sqlite":
         made = SqliteHarness(tmp_path / "data" / "responder.db")
-    else:  # "postgres": add a PostgresHarness branch here
+    elif request.param == "postgres":  # its own empty database on a real server
+        made = PostgresHarness(request.getfixturevalue("postgres_database"))
+    else:
         raise AssertionError(f"no harness for {request.param}")
     yield made
     await made.aclose()
@@ -101,6 +104,29 @@ async def test_batch_max_bounds_what_one_commit_takes(harness: StoreHarness) -> 
     after = harness.commits(store)
     if before is not None and after is not None:
         assert after - before == 10
+
+
+async def test_get_alert_by_id(store: Store) -> None:
+    stored = await store.record_delivery(make_delivery(make_alert(1), make_alert(2)), T0)
+    assert await store.get_alert(stored[1].alert_id) == stored[1]
+    assert await store.get_alert(stored[0].alert_id) == stored[0]
+    assert await store.get_alert(999_999) is None
+
+
+async def test_nul_characters_from_a_sender_do_not_make_a_delivery_unstorable(
+    store: Store,
+) -> None:
+    nul = make_alert(1, name="Bad\x00Name", labels={"alertname": "Bad\x00Name", "k\x00": "v\x00"})
+    stored = await store.record_delivery(make_delivery(nul), T0)
+    assert await store.get_alert(stored[0].alert_id) == stored[0]
+    assert stored[0].alert == nul
+    output = {"body": "a\x00b", "nested": ["\x00"]}  # JSON columns keep it as written
+    step = StepRecord(step_id="s", action="http.request", params=output, output=output)
+    await store.save_run(make_run("r1", steps=(step,)))
+    assert (await store.get_run("r1")) == make_run("r1", steps=(step,))
+    event = AuditEvent(kind=AuditKind.STEP_FAILED, at=T0, run_id="r1", details=output)
+    await store.append_audit([event])
+    assert await store.audit_for_run("r1") == [event]
 
 
 # -- runs ------------------------------------------------------------------------------------
@@ -180,6 +206,73 @@ async def test_open_runs_are_the_non_terminal_ones(store: Store) -> None:
     assert await store.open_runs(Source.SENTRY, "fp1") == []
 
 
+async def test_owner_round_trips(store: Store) -> None:
+    owned = make_run("r1", owner="replica-a-123")
+    await store.save_run(owned)
+    await store.save_run(make_run("r2"))
+    assert await store.get_run("r1") == owned
+    assert (await store.get_run("r2")) == make_run("r2")
+    assert [r.owner for r in await store.list_runs(RunQuery())] == [None, "replica-a-123"]
+
+
+async def test_replace_run_if_saves_only_from_the_expected_state(store: Store) -> None:
+    pending = make_run("r1", state=RunState.PENDING, not_before=T0)
+    assert not await store.replace_run_if(pending, RunState.PENDING)  # absent: not created
+    assert await store.get_run("r1") is None
+    await store.save_run(pending)
+    only = StepRecord(step_id="only", action="log", state=StepState.RUNNING, attempts=1)
+    running = pending.model_copy(
+        update={"state": RunState.RUNNING, "owner": "replica-a", "steps": (only,)}
+    )
+    assert await store.replace_run_if(running, RunState.PENDING)
+    assert await store.get_run("r1") == running
+    stale = pending.model_copy(update={"state": RunState.CANCELLED, "reason": "late"})
+    assert not await store.replace_run_if(stale, RunState.PENDING)
+    assert await store.get_run("r1") == running  # steps untouched too
+    done = running.model_copy(update={"state": RunState.SUCCEEDED, "steps": ()})
+    assert await store.replace_run_if(done, RunState.RUNNING)
+    assert await store.get_run("r1") == done
+
+
+async def test_concurrent_compare_and_set_has_exactly_one_winner(
+    harness: StoreHarness, store: Store
+) -> None:
+    other = await harness.open()  # a second replica on the same database
+    for round_ in range(5):
+        run_id = f"r{round_}"
+        await store.save_run(make_run(run_id, state=RunState.PENDING))
+        claims = [make_run(run_id, state=RunState.RUNNING, owner=f"replica-{i}") for i in range(6)]
+        stores = [store, other] * 3
+        results = await asyncio.gather(
+            *(s.replace_run_if(c, RunState.PENDING) for s, c in zip(stores, claims, strict=True))
+        )
+        assert results.count(True) == 1, results
+        assert await other.get_run(run_id) == claims[results.index(True)]
+
+
+async def test_due_runs_are_pending_and_due_earliest_first(store: Store) -> None:
+    minute = timedelta(minutes=1)
+    for run_id, state, not_before in [
+        ("late", RunState.PENDING, T0 + 3 * minute),  # due exactly now: included
+        ("early", RunState.PENDING, T0 + minute),
+        ("tie-b", RunState.PENDING, T0 + 2 * minute),
+        ("tie-a", RunState.PENDING, T0 + 2 * minute),
+        ("future", RunState.PENDING, T0 + 10 * minute),
+        ("running", RunState.RUNNING, T0),
+        ("waiting", RunState.WAITING_APPROVAL, T0),
+        ("undelayed", RunState.PENDING, None),
+    ]:
+        await store.save_run(make_run(run_id, state=state, not_before=not_before))
+    now = (T0 + 3 * minute).astimezone(CEST)
+    due = await store.due_runs(now, 10)
+    assert [r.run_id for r in due] == ["early", "tie-a", "tie-b", "late"]
+    assert due[0] == make_run("early", state=RunState.PENDING, not_before=T0 + minute)
+    assert [r.run_id for r in await store.due_runs(now, 2)] == ["early", "tie-a"]
+    assert await store.due_runs(T0, 10) == []
+    with pytest.raises(ValueError, match="limit"):
+        await store.due_runs(now, 0)
+
+
 # -- audit ------------------------------------------------------------------------------------
 
 
@@ -216,6 +309,35 @@ async def test_audit_rows_cannot_be_updated_or_deleted(harness: StoreHarness, st
         assert error is not None, f"audit {statement} was allowed"
         assert "append-only" in str(error)
     assert await store.audit_for_run("r1") == [event]
+
+
+async def test_prune_audit_deletes_old_events_and_audits_itself(
+    harness: StoreHarness, store: Store
+) -> None:
+    day = timedelta(days=1)
+    old = [AuditEvent(kind=AuditKind.RUN_PLANNED, at=T0 - (100 + i) * day, run_id="r1")
+           for i in range(3)]  # fmt: skip
+    edge = AuditEvent(kind=AuditKind.STEP_STARTED, at=T0 - 90 * day, run_id="r1")  # kept
+    new = AuditEvent(kind=AuditKind.RUN_FINISHED, at=T0, run_id="r1", reason="ok")
+    await store.append_audit([*old, edge, new])
+    cutoff = (T0 - 90 * day).astimezone(CEST)
+    assert await store.prune_audit(cutoff, "cli:alice@ops") == 3
+    assert await store.audit_for_run("r1") == [edge, new]
+    pruned = ("audit_pruned", "cli:alice@ops", {"cutoff": "2024-02-01T12:00:00+00:00", "count": 3})
+    assert harness.audit_log()[-1] == pruned
+    assert await store.prune_audit(cutoff, "cli:bob@ops") == 0  # nothing left, still audited
+    log = harness.audit_log()
+    assert [kind for kind, _, _ in log] == [
+        "step_started", "run_finished", "audit_pruned", "audit_pruned"
+    ]  # fmt: skip
+    assert log[-1][1:] == ("cli:bob@ops", {"cutoff": pruned[2]["cutoff"], "count": 0})
+    for statement in ("update", "delete"):  # outside prune, the log is immutable again
+        error = harness.tamper_with_audit(statement)
+        assert error is not None, f"audit {statement} was allowed after a prune"
+        assert "append-only" in str(error)
+    assert len(harness.audit_log()) == 4
+    with pytest.raises(ValueError, match="naive"):
+        await store.prune_audit(datetime(2024, 1, 1), "cli:alice@ops")
 
 
 # -- durability and failure -------------------------------------------------------------------
@@ -292,7 +414,7 @@ async def test_sqlite_schema_is_versioned_and_a_newer_one_is_refused(tmp_path: P
         await (await sqlite.open()).close()
     with closing(sqlite3.connect(sqlite.path)) as raw:
         assert raw.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-        assert raw.execute("SELECT version FROM schema_version").fetchall() == [(1,)]
+        assert raw.execute("SELECT version FROM schema_version").fetchall() == [(1,), (2,)]
         raw.execute("INSERT INTO schema_version VALUES (99, 'by a newer responder')")
         raw.commit()
     with pytest.raises(StoreUnavailableError, match="newer"):

@@ -1,0 +1,228 @@
+"""The Store on PostgreSQL (`RESPONDER_DATABASE_URL=postgresql://...`): psycopg 3 and a pool.
+
+`await PostgresStore.open(dsn, timeout_seconds=..., pool_max=..., migrate=...)` first connects
+once on its own (so a wrong host, password or database fails fast with libpq's reason), runs
+the migrations when `migrate=True` (`migrating.migrate`), and refuses a database whose schema is
+missing, older or newer than this code ("run `responder migrate`"). It then opens an
+`AsyncConnectionPool` (autocommit sessions, bounded as `postgres_connections` describes;
+each connection is checked when it is handed out, so one broken by a server restart is
+replaced instead of failing a request).
+
+Every call takes a connection from the pool and runs under `asyncio.timeout(timeout_seconds)`
+(waiting for a free connection included); the server also cancels statements and lock waits
+after the same time. Any psycopg or pool error, or the timeout, becomes StoreUnavailableError
+saying what to check, never with the password. Each call is its own transaction: one statement
+where possible (a delivery's alerts are one multi-row INSERT ... RETURNING), an explicit
+transaction where it writes more (runs with their steps, compare-and-set, audit batches,
+pruning). Concurrency comes from the pool, not from batching as in the SQLite store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg_pool import AsyncConnectionPool
+
+from responder.adapters import migrating
+from responder.adapters import postgres_connections as connections
+from responder.adapters import postgres_queries as queries
+from responder.errors import StoreUnavailableError
+from responder.models.alerts import Delivery, Source
+from responder.models.runs import AuditEvent, RunQuery, RunRecord, RunState, StoredAlert
+
+T = TypeVar("T")
+_ERRORS = (psycopg.Error, OSError)
+
+
+class PostgresStore:
+    """`Store` on a PostgreSQL database; build it with `await PostgresStore.open(...)`."""
+
+    def __init__(
+        self, pool: AsyncConnectionPool[queries.Conn], dsn: str, *, timeout_seconds: float
+    ) -> None:
+        self._pool = pool
+        self._dsn = dsn
+        self._timeout = timeout_seconds
+        self._closed = False
+
+    @classmethod
+    async def open(
+        cls,
+        dsn: str,
+        *,
+        timeout_seconds: float,
+        pool_min: int = 1,
+        pool_max: int = 10,
+        migrate: bool = False,
+    ) -> PostgresStore:
+        """Connect, migrate if asked, check the schema version, open the pool."""
+        if timeout_seconds <= 0 or pool_min < 1 or pool_max < pool_min:
+            raise ValueError("timeout_seconds must be > 0 and 1 <= pool_min <= pool_max")
+        info = connections.conninfo(dsn, timeout_seconds)
+        if migrate:
+            await migrating.migrate(dsn, timeout_seconds=timeout_seconds)
+        await _check_schema(dsn, timeout_seconds)
+        pool: AsyncConnectionPool[queries.Conn] = AsyncConnectionPool(
+            info,
+            kwargs={"autocommit": True},
+            min_size=pool_min,
+            max_size=pool_max,
+            open=False,
+            timeout=timeout_seconds,
+            check=AsyncConnectionPool.check_connection,
+            name="responder-store",
+        )
+        try:
+            await pool.open(wait=True, timeout=timeout_seconds)
+        except (*_ERRORS, TimeoutError) as exc:
+            await pool.close(timeout=timeout_seconds)
+            raise connections.unavailable(dsn, f"connection pool not ready: {exc}") from exc
+        return cls(pool, dsn, timeout_seconds=timeout_seconds)
+
+    async def close(self) -> None:
+        """Close the pool and its connections (in-flight calls finish first). Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        await self._pool.close(timeout=self._timeout)
+
+    async def _run(self, work: Callable[[queries.Conn], Awaitable[T]]) -> T:
+        if self._closed:
+            raise connections.unavailable(self._dsn, "the store is closed (shutting down?)")
+        try:
+            async with asyncio.timeout(self._timeout), self._pool.connection() as conn:
+                return await work(conn)
+        except TimeoutError as exc:
+            cause = f"no answer within {self._timeout}s"
+            raise connections.unavailable(self._dsn, cause) from exc
+        except _ERRORS as exc:
+            raise connections.unavailable(self._dsn, exc) from exc
+
+    # -- the Store port ---------------------------------------------------------------------
+
+    async def record_delivery(self, delivery: Delivery, received_at: datetime) -> list[StoredAlert]:
+        """Write every alert of a delivery in one statement (one commit); in delivery order."""
+        queries.encode(received_at)  # refuse a naive time before any IO
+
+        async def insert(conn: queries.Conn) -> list[int]:
+            return await queries.insert_alerts(conn, delivery, received_at)
+
+        ids = await self._run(insert)
+        when = received_at.astimezone(UTC)
+        return [
+            StoredAlert(alert_id=i, delivery_id=delivery.delivery_id, received_at=when, alert=a)
+            for i, a in zip(ids, delivery.alerts, strict=True)
+        ]
+
+    async def unprocessed_alerts(self, limit: int) -> list[StoredAlert]:
+        """Alerts not yet marked processed, oldest (lowest id) first."""
+        if limit < 1:
+            raise ValueError(f"limit must be at least 1, got {limit}")
+        where = "WHERE processed_at IS NULL ORDER BY id LIMIT %s"
+        return await self._run(lambda conn: queries.select_alerts(conn, where, [limit]))
+
+    async def mark_alert_processed(self, alert_id: int, at: datetime) -> None:
+        """Mark an alert processed; the first time is kept, unknown ids are ignored."""
+        params = (queries.encode(at), alert_id)
+
+        async def mark(conn: queries.Conn) -> None:
+            await conn.execute(queries.MARK_PROCESSED, params)
+
+        await self._run(mark)
+
+    async def get_alert(self, alert_id: int) -> StoredAlert | None:
+        """One stored alert by id, or None."""
+        found = await self._run(
+            lambda conn: queries.select_alerts(conn, "WHERE id = %s", [alert_id])
+        )
+        return found[0] if found else None
+
+    async def save_run(self, run: RunRecord) -> None:
+        """Insert or replace a run; its steps are replaced by `run.steps` (one transaction)."""
+        await self._run(lambda conn: queries.upsert_run(conn, run))
+
+    async def replace_run_if(self, run: RunRecord, expected: RunState) -> bool:
+        """Save `run` only if the stored run is still in state `expected` (never creates one).
+
+        `UPDATE ... WHERE run_id = %s AND state = %s`: of concurrent callers expecting the same
+        state, the row lock lets one update and the others re-check the state and find 0 rows.
+        """
+        return await self._run(lambda conn: queries.replace_run_if(conn, run, expected))
+
+    async def due_runs(self, now: datetime, limit: int) -> list[RunRecord]:
+        """Pending runs whose `not_before` is at or before `now`, earliest first."""
+        if limit < 1:
+            raise ValueError(f"limit must be at least 1, got {limit}")
+        params = [queries.encode(now)]
+        return await self._runs(queries.DUE_FILTER, params, queries.DUE_ORDER, limit)
+
+    async def get_run(self, run_id: str) -> RunRecord | None:
+        """One run with its steps, or None."""
+        runs = await self._runs("WHERE run_id = %s", [queries.encode(run_id)], "", 1)
+        return runs[0] if runs else None
+
+    async def list_runs(self, query: RunQuery) -> list[RunRecord]:
+        """Newest first by (created_at, run_id); `before` pages to strictly older runs.
+
+        An unknown `before` run id yields an empty page.
+        """
+        where, params = queries.runs_filter(query)
+        order = "ORDER BY created_at DESC, run_id DESC"
+        return await self._runs(where, params, order, query.limit)
+
+    async def open_runs(
+        self, source: Source | None = None, fingerprint: str | None = None
+    ) -> list[RunRecord]:
+        """Runs not in a terminal state (optionally of one alert), oldest first."""
+        where, params = queries.open_runs_filter(source, fingerprint)
+        return await self._runs(where, params, "ORDER BY created_at, run_id", None)
+
+    async def _runs(
+        self, where: str, params: Sequence[Any], order: str, limit: int | None
+    ) -> list[RunRecord]:
+        return await self._run(
+            lambda conn: queries.select_runs(conn, where, params, order=order, limit=limit)
+        )
+
+    async def append_audit(self, events: Sequence[AuditEvent]) -> None:
+        """Append audit events in order, all or none (the table refuses UPDATE and DELETE)."""
+        if events:
+            await self._run(lambda conn: queries.append_audit(conn, events))
+
+    async def audit_for_run(self, run_id: str) -> list[AuditEvent]:
+        """The audit trail of one run, oldest first (ties in insertion order)."""
+        return await self._run(lambda conn: queries.select_audit(conn, run_id))
+
+    async def prune_audit(self, older_than: datetime, actor: str) -> int:
+        """Delete audit events older than `older_than` and append `audit_pruned` (one
+        transaction, the only one allowed to delete audit rows); the number deleted."""
+        queries.encode(older_than)  # refuse a naive time before any IO
+        now = datetime.now(UTC)
+        return await self._run(lambda conn: queries.prune_audit(conn, older_than, actor, now))
+
+    async def check_writable(self) -> None:
+        """Upsert the probe row: fails on a read-only replica, a full disk, a lost server."""
+
+        async def probe(conn: queries.Conn) -> None:
+            await conn.execute(queries.PROBE_UPSERT)
+
+        await self._run(probe)
+
+
+async def _check_schema(dsn: str, timeout_seconds: float) -> None:
+    """Raise StoreUnavailableError unless the database has exactly the shipped migrations."""
+    conn = await migrating.connect(dsn, timeout_seconds)
+    try:
+        async with asyncio.timeout(timeout_seconds):
+            applied = await migrating.applied_versions(conn)
+    except (*_ERRORS, TimeoutError) as exc:
+        raise connections.unavailable(dsn, f"schema version not readable: {exc}") from exc
+    finally:
+        await conn.close()
+    problem = migrating.schema_problem(applied, migrating.shipped_migrations())
+    if problem is not None:
+        raise StoreUnavailableError(f"{connections.describe(dsn)}: {problem}")

@@ -1,0 +1,58 @@
+"""`responder migrate`: apply the PostgreSQL store's versioned schema migrations.
+
+Reads RESPONDER_DATABASE_URL. Without it there is nothing to do: the embedded SQLite store
+migrates its file itself whenever responder opens it. Each migration may take up to
+MIGRATE_TIMEOUT_FLOOR_SECONDS (or RESPONDER_STORE_TIMEOUT_SECONDS if larger), since a schema
+change on a big table can outlast an ordinary store call. Safe to run from several replicas at
+once and to run again: applied versions are skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TextIO
+
+from pydantic import ValidationError
+
+from responder.adapters.migrating import latest_version, migrate
+from responder.adapters.postgres_connections import describe
+from responder.errors import StoreUnavailableError
+from responder.settings import Settings
+
+MIGRATE_TIMEOUT_FLOOR_SECONDS = 60.0
+
+
+def load_settings(err: TextIO) -> Settings | None:
+    """Settings from env/config, or None after writing why they are invalid (values unsaid)."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        for error in exc.errors():
+            err.write(f"invalid setting {'.'.join(map(str, error['loc']))}: {error['msg']}\n")
+        return None
+
+
+def migrate_command(*, out: TextIO, err: TextIO) -> int:
+    """Exit 0 when the schema is current (listing what was applied), 1 if the database
+    failed, 2 on invalid settings."""
+    settings = load_settings(err)
+    if settings is None:
+        return 2
+    if settings.database_url is None:
+        out.write(
+            "RESPONDER_DATABASE_URL is not set: the embedded SQLite store "
+            f"({settings.sqlite_path}) migrates itself when responder opens it; nothing to do\n"
+        )
+        return 0
+    dsn = settings.database_url.get_secret_value()
+    timeout = max(settings.store_timeout_seconds, MIGRATE_TIMEOUT_FLOOR_SECONDS)
+    try:
+        applied = asyncio.run(migrate(dsn, timeout_seconds=timeout))
+    except StoreUnavailableError as exc:
+        err.write(f"responder migrate failed: {exc}\n")
+        return 1
+    target = describe(dsn)
+    if applied:
+        out.write(f"applied to {target}: {', '.join(applied)}\n")
+    out.write(f"{target} is at schema version {latest_version()} (up to date)\n")
+    return 0

@@ -1,0 +1,109 @@
+"""Replica liveness leases, and the sweep that abandons runs whose replica died."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import timedelta
+
+import structlog
+
+from responder.core.transitions import cancel_open_steps, move_run
+from responder.engine.recording import RunRecorder
+from responder.errors import CoordinationUnavailableError
+from responder.models.runs import AuditKind, RunState
+from responder.ports import Clock, Coordinator, Store
+
+log = structlog.get_logger("responder.engine")
+
+ABANDON_REASON = (
+    "the replica running it stopped (its lease expired); not resumed so that no step runs twice"
+)
+
+
+class Leases:
+    """Keeps this replica's lease fresh and abandons runs of replicas whose lease expired."""
+
+    def __init__(
+        self,
+        coordinator: Coordinator,
+        store: Store,
+        recorder: RunRecorder,
+        clock: Clock,
+        *,
+        instance_id: str,
+        lease: timedelta,
+    ) -> None:
+        self._coordinator = coordinator
+        self._store = store
+        self._recorder = recorder
+        self._clock = clock
+        self.instance_id = instance_id
+        self._lease = lease
+        self._task: asyncio.Task[None] | None = None
+
+    async def renew(self) -> None:
+        """Refresh this replica's lease (raises CoordinationUnavailableError)."""
+        await self._coordinator.start_cooldown(f"replica:{self.instance_id}", self._lease)
+
+    async def alive(self, owner: str | None) -> bool:
+        """Whether `owner` holds a lease now (raises CoordinationUnavailableError)."""
+        if owner is None:
+            return False
+        if owner == self.instance_id:
+            return True
+        return await self._coordinator.cooldown_remaining(f"replica:{owner}") is not None
+
+    async def sweep(self) -> int:
+        """Abandon running runs whose replica is gone; returns how many were abandoned.
+
+        When coordination is unavailable nothing is abandoned (liveness is unknown).
+        """
+        abandoned = 0
+        for run in await self._store.open_runs():
+            if run.state is not RunState.RUNNING:
+                continue
+            try:
+                if await self.alive(run.owner):
+                    continue
+            except CoordinationUnavailableError:
+                return abandoned
+            now = self._clock.now()
+            done = cancel_open_steps(run, now, "abandoned")
+            done = move_run(done, RunState.ABANDONED, now, ABANDON_REASON)
+            if await self._store.replace_run_if(done, RunState.RUNNING):
+                await self._recorder.audit(
+                    AuditKind.RUN_ABANDONED, done, reason=ABANDON_REASON,
+                    details={"owner": run.owner or "", "swept_by": self.instance_id},
+                )  # fmt: skip
+                self._recorder.run_finished(done)
+                abandoned += 1
+        return abandoned
+
+    def start(self) -> None:
+        """Renew the lease every third of its length and sweep once per lease length."""
+        self._task = asyncio.create_task(self._loop(), name="responder-leases")
+
+    async def _loop(self) -> None:
+        period = self._lease.total_seconds() / 3
+        ticks = 0
+        while True:
+            try:
+                await self.renew()
+                if ticks % 3 == 2:
+                    count = await self.sweep()
+                    if count:
+                        log.warning("runs_abandoned", count=count, reason=ABANDON_REASON)
+            except CoordinationUnavailableError as exc:
+                log.warning("lease_renewal_failed", error=str(exc))
+            except Exception:
+                log.exception("lease_loop_failed")
+            ticks += 1
+            await asyncio.sleep(period)
+
+    async def close(self) -> None:
+        """Stop renewing (the lease then expires by itself)."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
