@@ -112,11 +112,7 @@ class PostgresStore:
             return await queries.insert_alerts(conn, delivery, received_at)
 
         ids = await self._run(insert)
-        when = received_at.astimezone(UTC)
-        return [
-            StoredAlert(alert_id=i, delivery_id=delivery.delivery_id, received_at=when, alert=a)
-            for i, a in zip(ids, delivery.alerts, strict=True)
-        ]
+        return StoredAlert.from_delivery(delivery, ids, received_at.astimezone(UTC))
 
     async def unprocessed_alerts(self, limit: int) -> list[StoredAlert]:
         """Alerts not yet marked processed, oldest (lowest id) first."""

@@ -52,11 +52,7 @@ class SqliteStore:
         at = to_text(received_at)
         rows = [queries.alert_row(delivery.delivery_id, a, at) for a in delivery.alerts]
         ids = await self._call(partial(queries.insert_alerts, rows=rows), write=True)
-        when = from_text(at)
-        return [
-            StoredAlert(alert_id=i, delivery_id=delivery.delivery_id, received_at=when, alert=a)
-            for i, a in zip(ids, delivery.alerts, strict=True)
-        ]
+        return StoredAlert.from_delivery(delivery, ids, from_text(at))
 
     async def unprocessed_alerts(self, limit: int) -> list[StoredAlert]:
         """Alerts not yet marked processed, oldest (lowest id) first."""

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from responder.models.alerts import Alert, Source
+from responder.models.alerts import Alert, Delivery, Source
 
 
 class RunState(StrEnum):
@@ -163,6 +164,16 @@ class StoredAlert(BaseModel):
     delivery_id: str
     received_at: datetime
     alert: Alert
+
+    @classmethod
+    def from_delivery(
+        cls, delivery: Delivery, ids: Sequence[int], received_at: datetime
+    ) -> list[StoredAlert]:
+        """The stored form of each alert of `delivery`, given the ids the store assigned."""
+        return [
+            cls(alert_id=i, delivery_id=delivery.delivery_id, received_at=received_at, alert=a)
+            for i, a in zip(ids, delivery.alerts, strict=True)
+        ]
 
 
 class RunQuery(BaseModel):
