@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from responder.models.alerts import Delivery, Source
+from responder.models.approvals import Approval, ApprovalState
 from responder.models.http import HttpRequest, HttpResponse
 from responder.models.rules import Budget
 from responder.models.runs import AuditEvent, RunQuery, RunRecord, RunState, StoredAlert
@@ -89,6 +90,31 @@ class Store(Protocol):
 
     async def audit_for_run(self, run_id: str) -> list[AuditEvent]:
         """The audit trail of one run, oldest first by (at, insertion order)."""
+        ...
+
+    async def save_approval(self, approval: Approval) -> None:
+        """Insert an approval request (insert or replace by `approval_id`)."""
+        ...
+
+    async def get_approval(self, approval_id: str) -> Approval | None:
+        """One approval request, or None."""
+        ...
+
+    async def replace_approval_if(self, approval: Approval, expected: ApprovalState) -> bool:
+        """Compare-and-set: save `approval` only if the stored one is in state `expected`.
+
+        Atomic across processes; True when saved (so exactly one decision wins).
+        """
+        ...
+
+    async def list_approvals(
+        self, state: ApprovalState | None = None, *, run_id: str | None = None, limit: int = 100
+    ) -> list[Approval]:
+        """Approvals filtered by state and/or run, newest `requested_at` first."""
+        ...
+
+    async def expired_approvals(self, now: datetime, limit: int) -> list[Approval]:
+        """Pending approvals whose `expires_at` is at or before `now`, oldest expiry first."""
         ...
 
     async def prune_audit(self, older_than: datetime, actor: str) -> int:

@@ -198,6 +198,7 @@ class Approval(BaseModel):
 
     required: bool = True
     ttl: Duration = timedelta(minutes=30)
+    approvers: tuple[str, ...] = ()  # approver names or groups; empty: any approver
 
 
 class StepSpec(BaseModel):
