@@ -53,7 +53,9 @@ class Settings(BaseSettings):
 
     webhook_token: SecretStr | None = None
     sentry_client_secret: SecretStr | None = None
-    approver_tokens: SecretStr | None = None
+    approver_tokens: SecretStr | None = None  # "name:token[:group|group],..."
+    approver_tokens_file: Path | None = None  # one "name:token[:group|group]" per line
+    public_url: str | None = None  # base URL people use to reach the API (approve links)
     insecure_no_auth: bool = False
 
     dry_run: bool = False

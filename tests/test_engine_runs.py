@@ -383,6 +383,10 @@ steps: [{id: n, action: log, with: {message: hi}}]
     assert len(rest["runs"]) == 1
     assert await runs(client, rule="nope") == []
     assert len(await runs(client, status="succeeded")) == 3
+    [one] = await runs(client, fingerprint="n1")
+    assert one["fingerprint"] == "n1"
+    assert len(await runs(client, source="alertmanager")) == 3
+    assert await runs(client, source="sentry") == []
     bad = await client.get("/v1/runs", params={"status": "weird"}, headers=AUTH)
     assert bad.status == 400
     missing = await client.get("/v1/runs/doesnotexist", headers=AUTH)

@@ -122,3 +122,17 @@ async def test_rule_files_reload_on_change_and_bad_sets_are_refused(
         return sorted(r["rule_id"] for r in runs) == ["note", "second"]
 
     await wait_for(two_runs)
+
+
+async def test_rules_endpoint_shows_the_active_set_and_its_version(
+    make_client: AppFactory, rules_dir: Path
+) -> None:
+    (rules_dir / "r.yaml").write_text(NOTE_RULE)
+    client = await make_client()
+    assert (await client.get("/v1/rules")).status == 401
+    body = await (await client.get("/v1/rules", headers=AUTH)).json()
+    assert body["digest"] == client.app[keys.RULEBOOK].current.digest
+    [rule] = body["rules"]
+    assert rule["id"] == "note"
+    assert rule["location"].endswith("r.yaml:2")
+    assert rule["match"]["matchers"] == ['alertname="DiskFull"']

@@ -185,7 +185,7 @@ async def test_sqlite_files_of_version_1_migrate_forward(tmp_path: Path) -> None
     finally:
         await store.close()
     with closing(sqlite3.connect(path)) as raw:
-        assert raw.execute("SELECT version FROM schema_version").fetchall() == [(1,), (2,)]
+        assert raw.execute("SELECT version FROM schema_version").fetchall() == [(1,), (2,), (3,)]
         assert raw.execute("SELECT count(*) FROM audit_prune_guard").fetchone() == (0,)
         with pytest.raises(sqlite3.DatabaseError, match="append-only"):
             raw.execute("DELETE FROM audit_events")

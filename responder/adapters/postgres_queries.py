@@ -185,6 +185,8 @@ def runs_filter(query: RunQuery) -> tuple[str, list[Any]]:
     return where(
         ("rule_id = %s", query.rule_id),
         ("state = %s", query.state),
+        ("source = %s", query.source),
+        ("fingerprint = %s", query.fingerprint),
         ("created_at >= %s", query.since),
         ("(created_at, run_id) < (SELECT created_at, run_id FROM runs WHERE run_id = %s)",
          query.before),

@@ -224,6 +224,8 @@ def runs_filter(query: RunQuery) -> tuple[str, list[Any]]:
     return _where(
         ("rule_id = ?", query.rule_id),
         ("state = ?", query.state),
+        ("source = ?", query.source),
+        ("fingerprint = ?", query.fingerprint),
         ("created_at >= ?", query.since),
         ("(created_at, run_id) < (SELECT created_at, run_id FROM runs WHERE run_id = ?)",
          query.before),

@@ -72,7 +72,25 @@ _V2 = (
     "CREATE INDEX approvals_by_run ON approvals (run_id, step_id)",
 )
 
-MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = ((1, _V1), (2, _V2))
+# Version 3: approvals hold every field of `models.approvals.Approval`. The version-2 table is
+# dropped and recreated, not altered: it never held data in production (nothing wrote
+# approvals before this version), its key was `id` and its state CHECK lacked 'cancelled'.
+# No foreign key to runs: an approval is the record of a human decision and is kept as such.
+_V3 = (
+    "DROP TABLE approvals",  # its indexes go with it
+    """CREATE TABLE approvals (
+        approval_id TEXT PRIMARY KEY, run_id TEXT NOT NULL, step_id TEXT NOT NULL,
+        rule_id TEXT NOT NULL, state TEXT NOT NULL DEFAULT 'pending'
+            CHECK (state IN ('pending', 'approved', 'rejected', 'expired', 'cancelled')),
+        reason TEXT NOT NULL, requested_at TEXT NOT NULL, expires_at TEXT NOT NULL,
+        approvers_json TEXT NOT NULL DEFAULT '[]', action TEXT NOT NULL, params_json TEXT,
+        decided_by TEXT, decided_at TEXT, comment TEXT, source_ip TEXT)""",
+    "CREATE INDEX approvals_by_state ON approvals (state, requested_at DESC, approval_id DESC)",
+    "CREATE INDEX approvals_pending ON approvals (expires_at, approval_id) WHERE state = 'pending'",
+    "CREATE INDEX approvals_by_run ON approvals (run_id, requested_at DESC)",
+)
+
+MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = ((1, _V1), (2, _V2), (3, _V3))
 """(version, statements) in order; append a new version, never edit a shipped one."""
 
 LATEST_VERSION = MIGRATIONS[-1][0]

@@ -2,7 +2,7 @@
 
 The thread, its batching (concurrent writes share one transaction and one fsync) and the
 timeouts are in `sqlite_writer`; the tables and migrations in `sqlite_schema`; the SQL in
-`sqlite_queries`. This module maps the Store port onto them.
+`sqlite_queries` (approvals: `sqlite_approvals`). This module maps the Store port onto them.
 """
 
 from __future__ import annotations
@@ -14,10 +14,12 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from responder.adapters import sqlite_approvals as approvals
 from responder.adapters import sqlite_queries as queries
 from responder.adapters.sqlite_schema import from_text, to_text
 from responder.adapters.sqlite_writer import THREAD_NAME, SqliteWriter
 from responder.models.alerts import Delivery, Source
+from responder.models.approvals import Approval, ApprovalState
 from responder.models.runs import AuditEvent, RunQuery, RunRecord, RunState, StoredAlert
 
 __all__ = ["THREAD_NAME", "SqliteStore"]
@@ -121,6 +123,48 @@ class SqliteStore:
     async def audit_for_run(self, run_id: str) -> list[AuditEvent]:
         """The audit trail of one run, oldest first (ties in insertion order)."""
         return await self._call(partial(queries.select_audit, run_id=run_id), write=False)
+
+    async def save_approval(self, approval: Approval) -> None:
+        """Insert an approval request, or replace the stored one with the same id."""
+        row = approvals.approval_row(approval)
+        await self._call(partial(approvals.upsert, row=row), write=True)
+
+    async def get_approval(self, approval_id: str) -> Approval | None:
+        """One approval request, or None."""
+        found = await self._approvals("WHERE approval_id = ?", [approval_id], order="", limit=1)
+        return found[0] if found else None
+
+    async def replace_approval_if(self, approval: Approval, expected: ApprovalState) -> bool:
+        """Save `approval` only if the stored one is in state `expected` (never creates one).
+
+        One conditional UPDATE under the file's write lock: exactly one decision wins.
+        """
+        row = approvals.approval_row(approval)
+        cas = partial(approvals.replace_if, row=row, expected=expected.value)
+        return await self._call(cas, write=True)
+
+    async def list_approvals(
+        self, state: ApprovalState | None = None, *, run_id: str | None = None, limit: int = 100
+    ) -> list[Approval]:
+        """Approvals filtered by state and/or run, newest `requested_at` first (ties by id)."""
+        if limit < 1:
+            raise ValueError(f"limit must be at least 1, got {limit}")
+        where, params = approvals.list_filter(state, run_id)
+        return await self._approvals(where, params, order=approvals.NEWEST_FIRST, limit=limit)
+
+    async def expired_approvals(self, now: datetime, limit: int) -> list[Approval]:
+        """Pending approvals whose `expires_at` is at or before `now`, oldest expiry first."""
+        if limit < 1:
+            raise ValueError(f"limit must be at least 1, got {limit}")
+        params: list[Any] = [to_text(now)]
+        filter_, order = approvals.EXPIRED_FILTER, approvals.EXPIRY_ORDER
+        return await self._approvals(filter_, params, order=order, limit=limit)
+
+    async def _approvals(
+        self, where: str, params: list[Any], *, order: str, limit: int
+    ) -> list[Approval]:
+        select = partial(approvals.select, where=where, params=params, order=order)
+        return await self._call(partial(select, limit=limit), write=False)
 
     async def prune_audit(self, older_than: datetime, actor: str) -> int:
         """Delete audit events older than `older_than` and append `audit_pruned` (one commit).

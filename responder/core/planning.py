@@ -106,6 +106,7 @@ def _plan_step(
         condition=spec.if_,
         approval_required=spec.needs_approval,
         approval_ttl=spec.approval.ttl if spec.approval else None,
+        approvers=spec.approval.approvers if spec.approval else (),
         timeout=timeout,
         continue_on_failure=spec.continue_on_failure,
     )

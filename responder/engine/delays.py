@@ -1,9 +1,10 @@
-"""The poller that ends `for:` delays: runs wait in the store, so they survive restarts."""
+"""The poller that ends `for:` delays and expires approvals: both wait in the store."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 
 import structlog
 
@@ -15,8 +16,11 @@ log = structlog.get_logger("responder.engine")
 class DelayPoller:
     """Every `interval` seconds, claim due pending runs and execute them in named tasks."""
 
-    def __init__(self, pipeline: Pipeline, interval: float) -> None:
+    def __init__(
+        self, pipeline: Pipeline, interval: float, expire: Callable[[], Awaitable[int]]
+    ) -> None:
         self._pipeline = pipeline
+        self._expire = expire
         self._interval = interval
         self._loop_task: asyncio.Task[None] | None = None
         self._running: set[asyncio.Task[None]] = set()
@@ -30,6 +34,7 @@ class DelayPoller:
             try:
                 for claimed in await self._pipeline.fire_due():
                     self._spawn(claimed)
+                await self._expire()
             except Exception:
                 log.exception("delay_poll_failed", hint="retrying at the next poll")
             await asyncio.sleep(self._interval)

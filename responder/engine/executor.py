@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Awaitable, Callable, Collection
 from typing import Any
 
 from responder.actions.catalog import PolicyCatalog
@@ -18,6 +18,7 @@ from responder.core.transitions import (
     move_run,
     move_step,
     replace_step,
+    skip_open_steps,
 )
 from responder.engine.containment_guard import ContainmentGuard, Entry, GuardDecision
 from responder.engine.recording import RunRecorder
@@ -38,6 +39,9 @@ from responder.ports import Clock
 ContextFactory = Callable[[str, str, str], ActionContext]
 """(run_id, rule_id, step_id) -> the ports and limits an action may use."""
 
+ParkHook = Callable[[RunRecord, PlannedStep, "dict[str, Any] | None", str], Awaitable[Any]]
+"""(run, step, rendered params, reason) -> records the approval request for a parked step."""
+
 
 class Executor:
     """Runs the steps of one run, recording every transition as it happens."""
@@ -54,6 +58,8 @@ class Executor:
         output_max_bytes: int,
     ) -> None:
         self._catalog = catalog
+        self.catalog = catalog
+        self.on_park: ParkHook | None = None
         self._guard = guard
         self._contexts = contexts
         self._recorder = recorder
@@ -99,12 +105,8 @@ class Executor:
             if step.state is StepState.WAITING_APPROVAL:
                 run = move_run(run, RunState.WAITING_APPROVAL, self._clock.now())
                 await self._recorder.save(run)
-                await self._recorder.audit(
-                    AuditKind.APPROVAL_REQUESTED,
-                    run,
-                    step_id=step.step_id,
-                    details={"action": step.action, "ttl": str(planned.approval_ttl)},
-                )
+                if self.on_park is not None:
+                    await self.on_park(run, planned, step.params, step.reason or "rule")
                 return run
             results[step.step_id] = _view(step)
             failed = failed or (step.state is StepState.FAILED and not planned.continue_on_failure)
@@ -195,6 +197,15 @@ class Executor:
             summary=result.summary if result else "",
         )
         return done
+
+    async def finish_without(self, run: RunRecord, reason: SkipReason) -> RunRecord:
+        """End a run whose remaining steps cannot run (rule gone, plan invalid)."""
+        now = self._clock.now()
+        run = move_run(skip_open_steps(run, now, reason.value), RunState.SKIPPED, now, reason.value)
+        await self._recorder.save(run)
+        await self._recorder.audit(AuditKind.RUN_SKIPPED, run, reason=reason.value)
+        self._recorder.run_finished(run)
+        return run
 
     async def _attempts(
         self, run: RunRecord, planned: PlannedStep, params: dict[str, Any]

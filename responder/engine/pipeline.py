@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -71,6 +72,7 @@ class Pipeline:
         self._metrics = metrics
         self._dry_run = dry_run
         self.instance_id = instance_id
+        self.on_cancel: Callable[[str], Awaitable[None]] | None = None  # pending approvals
 
     async def process(self, stored: StoredAlert) -> None:
         """Handle one received alert completely, then mark it processed."""
@@ -92,6 +94,8 @@ class Pipeline:
             reason = SkipReason.ALERT_RESOLVED.value
             done = move_run(cancel_open_steps(run, now, reason), RunState.CANCELLED, now, reason)
             if await self._store.replace_run_if(done, run.state):
+                if self.on_cancel is not None:
+                    await self.on_cancel(run.run_id)
                 await self._recorder.audit(AuditKind.RUN_CANCELLED, done, reason=reason)
                 self._recorder.run_finished(done)
 

@@ -35,6 +35,7 @@ class PlannedStep(BaseModel):
     condition: str | None = None
     approval_required: bool = False
     approval_ttl: timedelta | None = None
+    approvers: tuple[str, ...] = ()
     timeout: timedelta
     continue_on_failure: bool = False
 

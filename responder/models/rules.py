@@ -7,7 +7,14 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
 
 from responder.models.durations import Duration
 
@@ -147,6 +154,14 @@ class RuleMatch(BaseModel):
     @classmethod
     def _parse_severity(cls, value: Any) -> Any:
         return SeverityCondition.parse(value) if isinstance(value, str) else value
+
+    @field_serializer("matchers")
+    def _matchers_as_text(self, matchers: tuple[Matcher, ...]) -> list[str]:
+        return [str(m) for m in matchers]
+
+    @field_serializer("severity")
+    def _severity_as_text(self, severity: SeverityCondition | None) -> str | None:
+        return str(severity) if severity is not None else None
 
     @property
     def alertname(self) -> str | None:

@@ -136,6 +136,9 @@ class AuditKind(StrEnum):
     STEP_SKIPPED = "step_skipped"
     STEP_WOULD_RUN = "step_would_run"
     APPROVAL_REQUESTED = "approval_requested"
+    APPROVAL_GRANTED = "approval_granted"
+    APPROVAL_REJECTED = "approval_rejected"
+    APPROVAL_EXPIRED = "approval_expired"
     AUDIT_PRUNED = "audit_pruned"
 
 
@@ -183,6 +186,8 @@ class RunQuery(BaseModel):
 
     rule_id: str | None = None
     state: RunState | None = None
+    source: Source | None = None
+    fingerprint: str | None = None
     since: datetime | None = None
     limit: int = Field(default=50, ge=1, le=500)
     before: str | None = None

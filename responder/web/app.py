@@ -12,7 +12,8 @@ from responder.engine.rulebook import RuleBook
 from responder.metrics import Metrics
 from responder.ports import Clock
 from responder.settings import Settings
-from responder.web import keys, probes, runs_api, webhooks
+from responder.web import approvals_api, keys, probes, rules_api, runs_api, webhooks
+from responder.web.identities import load_approvers
 from responder.web.problems import problem_middleware
 from responder.web.rules_reload import load_snapshot, reload_ctx
 from responder.web.services import coordinator_ctx, engine_ctx, http_ctx, store_ctx
@@ -27,7 +28,8 @@ def create_app(
 ) -> web.Application:
     """Build the app. Rules are loaded here, so an invalid rule set fails before serving.
 
-    Raises RuleSetError when the rules directory does not load.
+    Raises RuleSetError when the rules directory does not load, ValueError when the approver
+    tokens are malformed.
     """
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[problem_middleware])
     clock = clock or SystemClock()
@@ -42,12 +44,17 @@ def create_app(
     app[keys.METRICS] = metrics or Metrics.create()
     app[keys.CATALOG] = catalog
     app[keys.RULEBOOK] = RuleBook(snapshot)
+    app[keys.APPROVERS] = load_approvers(settings)
     app.cleanup_ctx.extend([store_ctx, coordinator_ctx, http_ctx, engine_ctx, reload_ctx])
     app.router.add_post("/v1/webhooks/alertmanager", webhooks.alertmanager)
     app.router.add_post("/v1/webhooks/grafana", webhooks.grafana)
     app.router.add_post("/v1/webhooks/sentry", webhooks.sentry)
     app.router.add_get("/v1/runs", runs_api.list_runs)
     app.router.add_get("/v1/runs/{run_id}", runs_api.get_run)
+    app.router.add_get("/v1/rules", rules_api.list_rules)
+    app.router.add_get("/v1/approvals", approvals_api.list_approvals)
+    app.router.add_post("/v1/approvals/{approval_id}/approve", approvals_api.approve)
+    app.router.add_post("/v1/approvals/{approval_id}/reject", approvals_api.reject)
     app.router.add_get("/healthz", probes.healthz)
     app.router.add_get("/readyz", probes.readyz)
     app.router.add_get("/metrics", probes.metrics)

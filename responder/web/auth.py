@@ -10,6 +10,7 @@ from aiohttp import web
 
 from responder.core.signatures import bearer_matches, verify_sentry_signature
 from responder.settings import Settings
+from responder.web.identities import Approver, authenticate
 
 
 def token_ok(request: web.Request, settings: Settings) -> bool:
@@ -32,18 +33,11 @@ def token_ok(request: web.Request, settings: Settings) -> bool:
     )
 
 
-def operator_ok(request: web.Request, settings: Settings) -> bool:
-    """Read access to the runs API: the webhook token or any approver token."""
-    if token_ok(request, settings):
-        return True
-    if settings.approver_tokens is None:
-        return False
-    header = request.headers.get("Authorization")
-    return any(
-        bearer_matches(header, _approver_secret(entry))
-        for entry in settings.approver_tokens.get_secret_value().split(",")
-        if entry.strip()
-    )
+def operator_ok(
+    request: web.Request, settings: Settings, approvers: tuple[Approver, ...] = ()
+) -> bool:
+    """Read access to the operator API: the webhook token or any approver token."""
+    return token_ok(request, settings) or authenticate(request, approvers) is not None
 
 
 def sentry_ok(request: web.Request, body: bytes, settings: Settings) -> bool:
@@ -71,9 +65,3 @@ def _basic_password(header: str | None) -> str | None:
         return None
     _, sep, password = decoded.partition(":")
     return password if sep else None
-
-
-def _approver_secret(entry: str) -> str:
-    """Approver tokens are `name:token` pairs (or bare tokens)."""
-    name, sep, token = entry.strip().partition(":")
-    return token if sep else name

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from responder.actions.catalog import PolicyCatalog
+from responder.engine.approvals import ApprovalDesk
 from responder.engine.intake import AlertQueue, Intake
 from responder.engine.pipeline import Pipeline
 from responder.engine.rulebook import RuleBook
@@ -12,6 +13,7 @@ from responder.engine.workers import WorkerPool
 from responder.metrics import Metrics
 from responder.ports import Clock, Coordinator, HttpApi, Store
 from responder.settings import Settings
+from responder.web.identities import Approver
 
 SETTINGS = web.AppKey("settings", Settings)
 METRICS = web.AppKey("metrics", Metrics)
@@ -25,3 +27,5 @@ QUEUE = web.AppKey("queue", AlertQueue)
 INTAKE = web.AppKey("intake", Intake)
 PIPELINE = web.AppKey("pipeline", Pipeline)
 WORKERS = web.AppKey("workers", WorkerPool)
+DESK = web.AppKey("desk", ApprovalDesk)
+APPROVERS = web.AppKey("approvers", tuple[Approver, ...])

@@ -7,6 +7,7 @@ from datetime import datetime
 from aiohttp import web
 from pydantic import ValidationError
 
+from responder.models.alerts import Source
 from responder.models.runs import RunQuery, RunState
 from responder.web import keys
 from responder.web.auth import operator_ok
@@ -14,14 +15,17 @@ from responder.web.problems import problem
 
 
 async def list_runs(request: web.Request) -> web.StreamResponse:
-    """Runs newest first; filters `rule`, `status`, `since` (ISO time); `limit`, `before`."""
-    if not operator_ok(request, request.app[keys.SETTINGS]):
+    """Runs newest first; filters `rule`, `status`, `source`, `fingerprint`, `since` (ISO
+    time); cursor pagination with `limit` and `before` (the `next` of the previous page)."""
+    if not operator_ok(request, request.app[keys.SETTINGS], request.app[keys.APPROVERS]):
         return _unauthorized()
     q = request.query
     try:
         query = RunQuery(
             rule_id=q.get("rule") or None,
             state=RunState(q["status"]) if q.get("status") else None,
+            source=Source(q["source"]) if q.get("source") else None,
+            fingerprint=q.get("fingerprint") or None,
             since=datetime.fromisoformat(q["since"]) if q.get("since") else None,
             limit=int(q.get("limit", "50")),
             before=q.get("before") or None,
@@ -44,7 +48,7 @@ async def list_runs(request: web.Request) -> web.StreamResponse:
 
 async def get_run(request: web.Request) -> web.StreamResponse:
     """One run with its steps and audit trail."""
-    if not operator_ok(request, request.app[keys.SETTINGS]):
+    if not operator_ok(request, request.app[keys.SETTINGS], request.app[keys.APPROVERS]):
         return _unauthorized()
     store = request.app[keys.STORE]
     run_id = request.match_info["run_id"]

@@ -14,6 +14,7 @@ from responder.actions.registry import ActionContext
 from responder.adapters.http_client import AiohttpHttpApi
 from responder.adapters.memory_coordinator import MemoryCoordinator
 from responder.adapters.sqlite_store import SqliteStore
+from responder.engine.approvals import ApprovalDesk
 from responder.engine.containment_guard import ContainmentGuard, StormAction, StormPolicy
 from responder.engine.delays import DelayPoller
 from responder.engine.executor import Executor
@@ -130,10 +131,16 @@ async def engine_ctx(app: web.Application) -> AsyncIterator[None]:
         dry_run=settings.dry_run,
         instance_id=settings.instance_id,
     )
+    desk = ApprovalDesk(store, recorder, clock, rulebook=app[keys.RULEBOOK],
+                        catalog_owner=executor, instance_id=settings.instance_id,
+                        dry_run=settings.dry_run, public_url=settings.public_url)  # fmt: skip
+    executor.on_park = desk.request
+    pipeline.on_cancel = desk.cancel_for_run
+    app[keys.DESK] = desk
     queue = AlertQueue(settings.queue_size, metrics)
     intake = Intake(store, queue, metrics, clock, retry_after=settings.retry_after_seconds)
     workers = WorkerPool(queue, pipeline, settings.workers)
-    delays = DelayPoller(pipeline, settings.timer_poll_seconds)
+    delays = DelayPoller(pipeline, settings.timer_poll_seconds, desk.expire_due)
     leases = Leases(coordinator, store, recorder, clock, instance_id=settings.instance_id,
                     lease=timedelta(seconds=settings.lease_seconds))  # fmt: skip
     app[keys.QUEUE], app[keys.INTAKE], app[keys.PIPELINE], app[keys.WORKERS] = (
@@ -156,5 +163,6 @@ async def engine_ctx(app: web.Application) -> AsyncIterator[None]:
         await requeue
     finished = await workers.drain(intake, settings.drain_seconds)
     await delays.close(settings.drain_seconds)
+    await desk.close(settings.drain_seconds)
     await leases.close()
     log.info("drained", finished=finished)

@@ -414,7 +414,7 @@ async def test_sqlite_schema_is_versioned_and_a_newer_one_is_refused(tmp_path: P
         await (await sqlite.open()).close()
     with closing(sqlite3.connect(sqlite.path)) as raw:
         assert raw.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-        assert raw.execute("SELECT version FROM schema_version").fetchall() == [(1,), (2,)]
+        assert raw.execute("SELECT version FROM schema_version").fetchall() == [(1,), (2,), (3,)]
         raw.execute("INSERT INTO schema_version VALUES (99, 'by a newer responder')")
         raw.commit()
     with pytest.raises(StoreUnavailableError, match="newer"):

@@ -1,0 +1,204 @@
+"""The approval desk: record requests, decide them exactly once, expire them, resume runs."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+import structlog
+
+from responder.core.planning import PlanError, plan_rule
+from responder.core.transitions import move_run, move_step, replace_step
+from responder.engine.executor import Executor
+from responder.engine.recording import RunRecorder
+from responder.engine.rulebook import RuleBook
+from responder.errors import ResponderError
+from responder.models.approvals import Approval, ApprovalState
+from responder.models.plans import PlannedStep
+from responder.models.runs import AuditKind, RunRecord, RunState, SkipReason, StepState
+from responder.ports import Clock, Store
+
+log = structlog.get_logger("responder.engine")
+
+DEFAULT_TTL = timedelta(minutes=30)
+
+
+class ApprovalError(ResponderError):
+    """A decision that cannot be taken; `status` is the HTTP status that says why."""
+
+    def __init__(self, status: int, message: str, approval: Approval | None = None) -> None:
+        self.status = status
+        self.approval = approval
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Who decides what, from where."""
+
+    approve: bool
+    approver: str
+    groups: frozenset[str]
+    comment: str | None
+    source_ip: str | None
+
+
+class ApprovalDesk:
+    """Everything about approvals that touches runs; safe with many replicas (CAS)."""
+
+    def __init__(self, store: Store, recorder: RunRecorder, clock: Clock, *,
+                 rulebook: RuleBook, catalog_owner: Executor, instance_id: str,
+                 dry_run: bool, public_url: str | None) -> None:  # fmt: skip
+        self._store = store
+        self._recorder = recorder
+        self._clock = clock
+        self._rulebook = rulebook
+        self._executor = catalog_owner
+        self._instance_id = instance_id
+        self._dry_run = dry_run
+        self._public_url = (public_url or "").rstrip("/")
+        self._running: set[asyncio.Task[None]] = set()
+
+    def approve_url(self, approval_id: str) -> str:
+        """Where a human approves (absolute when RESPONDER_PUBLIC_URL is set)."""
+        return f"{self._public_url}/v1/approvals/{approval_id}/approve"
+
+    async def request(
+        self, run: RunRecord, planned: PlannedStep, params: dict[str, object] | None,
+        reason: str,
+    ) -> Approval:  # fmt: skip
+        """Record an approval request for a parked step, and audit it with its URL."""
+        now = self._clock.now()
+        approval = Approval(
+            approval_id=uuid.uuid4().hex, run_id=run.run_id, step_id=planned.step_id,
+            rule_id=run.rule_id, reason=reason, requested_at=now,
+            expires_at=now + (planned.approval_ttl or DEFAULT_TTL), approvers=planned.approvers,
+            action=planned.action, params=dict(params) if params is not None else None,
+        )  # fmt: skip
+        await self._store.save_approval(approval)
+        await self._recorder.audit(
+            AuditKind.APPROVAL_REQUESTED, run, step_id=planned.step_id, reason=reason,
+            details={"approval_id": approval.approval_id, "action": planned.action,
+                     "expires_at": approval.expires_at.isoformat(),
+                     "approve_url": self.approve_url(approval.approval_id)},
+        )  # fmt: skip
+        return approval
+
+    async def decide(self, approval_id: str, decision: Decision) -> Approval:
+        """Approve or reject once; raises ApprovalError (404, 403, 409) otherwise."""
+        current = await self._store.get_approval(approval_id)
+        if current is None:
+            raise ApprovalError(404, f"no approval {approval_id!r}; list them at /v1/approvals")
+        if current.state is not ApprovalState.PENDING:
+            raise ApprovalError(409, f"approval is already {current.state.value}", current)
+        now = self._clock.now()
+        if current.expires_at <= now:
+            await self._close(current, ApprovalState.EXPIRED, None)
+            raise ApprovalError(409, "approval expired before the decision", current)
+        allowed = current.approvers
+        if allowed and decision.approver not in allowed and not (decision.groups & set(allowed)):
+            raise ApprovalError(403, f"{decision.approver} may not decide this step; "
+                                     f"allowed: {', '.join(allowed)}", current)  # fmt: skip
+        state = ApprovalState.APPROVED if decision.approve else ApprovalState.REJECTED
+        decided = current.model_copy(update={
+            "state": state, "decided_by": decision.approver, "decided_at": now,
+            "comment": decision.comment, "source_ip": decision.source_ip,
+        })  # fmt: skip
+        if not await self._store.replace_approval_if(decided, ApprovalState.PENDING):
+            latest = await self._store.get_approval(approval_id)
+            raise ApprovalError(409, "another decision came first", latest)
+        run = await self._store.get_run(current.run_id)
+        kind = AuditKind.APPROVAL_GRANTED if decision.approve else AuditKind.APPROVAL_REJECTED
+        await self._recorder.audit(
+            kind, run, step_id=current.step_id, actor=decision.approver,
+            reason=decision.comment, details={"approval_id": approval_id,
+                                              "source_ip": decision.source_ip or ""},
+        )  # fmt: skip
+        self._resume_later(decided)
+        return decided
+
+    async def expire_due(self) -> int:
+        """Expire pending approvals past their time; their steps are skipped, runs go on."""
+        expired = 0
+        for approval in await self._store.expired_approvals(self._clock.now(), 50):
+            if await self._close(approval, ApprovalState.EXPIRED, None):
+                expired += 1
+        return expired
+
+    async def cancel_for_run(self, run_id: str) -> None:
+        """A resolved alert cancelled the run: its pending approvals are cancelled too."""
+        for approval in await self._store.list_approvals(ApprovalState.PENDING, run_id=run_id):
+            update = {"state": ApprovalState.CANCELLED, "decided_at": self._clock.now(),
+                      "comment": SkipReason.ALERT_RESOLVED.value}  # fmt: skip
+            done = approval.model_copy(update=update)
+            await self._store.replace_approval_if(done, ApprovalState.PENDING)
+
+    async def _close(self, approval: Approval, state: ApprovalState, actor: str | None) -> bool:
+        done = approval.model_copy(update={"state": state, "decided_at": self._clock.now(),
+                                           "decided_by": actor})  # fmt: skip
+        if not await self._store.replace_approval_if(done, ApprovalState.PENDING):
+            return False
+        run = await self._store.get_run(approval.run_id)
+        await self._recorder.audit(AuditKind.APPROVAL_EXPIRED, run, step_id=approval.step_id,
+                                   details={"approval_id": approval.approval_id})  # fmt: skip
+        self._resume_later(done)
+        return True
+
+    def _resume_later(self, approval: Approval) -> None:
+        task = asyncio.create_task(
+            self._resume(approval), name=f"responder-resume:{approval.run_id}"
+        )
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+
+    async def _resume(self, approval: Approval) -> None:
+        """Continue the run: the approved step runs; a rejected or expired one is skipped."""
+        try:
+            await self._continue(approval)
+        except Exception:
+            log.exception("resume_failed", run_id=approval.run_id)
+
+    async def _continue(self, approval: Approval) -> None:
+        run = await self._store.get_run(approval.run_id)
+        if run is None or run.state is not RunState.WAITING_APPROVAL:
+            return
+        now = self._clock.now()
+        step = run.step(approval.step_id)
+        if (
+            approval.state is not ApprovalState.APPROVED
+            and step.state is StepState.WAITING_APPROVAL
+        ):
+            reason = (SkipReason.APPROVAL_REJECTED if approval.state is ApprovalState.REJECTED
+                      else SkipReason.APPROVAL_EXPIRED)  # fmt: skip
+            run = replace_step(
+                run, move_step(step, StepState.SKIPPED, now, reason=reason.value), now
+            )
+        running = move_run(run, RunState.RUNNING, now).model_copy(
+            update={"owner": self._instance_id}
+        )
+        if not await self._store.replace_run_if(running, RunState.WAITING_APPROVAL):
+            return  # another replica resumed it, or the alert resolved meanwhile
+        stored = await self._store.get_alert(run.alert_id)
+        loaded = self._rulebook.current.rule(run.rule_id)
+        if stored is None or loaded is None:
+            await self._executor.finish_without(running, SkipReason.RULE_DISABLED)
+            return
+        try:
+            plan = plan_rule(
+                loaded, stored.alert, self._executor.catalog, global_dry_run=self._dry_run
+            )
+        except PlanError:
+            await self._executor.finish_without(running, SkipReason.PLAN_INVALID)
+            return
+        approved = (approval.step_id,) if approval.state is ApprovalState.APPROVED else ()
+        await self._executor.execute(running, plan, stored.alert, approved=approved)
+
+    async def close(self, grace_seconds: float) -> None:
+        """Let resumed runs finish for `grace_seconds`, then cancel them."""
+        if self._running:
+            _, pending = await asyncio.wait(list(self._running), timeout=grace_seconds)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
