@@ -1,4 +1,5 @@
-"""Command line: argv -> subcommands (`serve`, `rules check`, `rules explain`); no logic here."""
+"""Command line: argv -> subcommands (`serve`, `rules check|explain`, `approvals`, `runs`,
+`migrate`, `audit prune`); no logic here."""
 
 from __future__ import annotations
 
@@ -14,6 +15,12 @@ environment (prefix RESPONDER_): LISTEN (127.0.0.1:8080), RULES_DIR (rules), DAT
 WEBHOOK_TOKEN, SENTRY_CLIENT_SECRET, APPROVER_TOKENS, DRY_RUN, HTTP_ALLOWED_HOSTS (comma list),
 INSECURE_NO_AUTH, LOG_FORMAT (auto|json|console), LOG_LEVEL; RESPONDER_CONFIG names a YAML
 file with the same keys in lower case. See README.md.
+"""
+
+CLIENT_EPILOG = """\
+talks to a running daemon: --server, else RESPONDER_SERVER, else http://127.0.0.1:8080.
+The bearer token comes from RESPONDER_TOKEN: an approver token (RESPONDER_APPROVER_TOKENS on
+the server) to approve or reject; approver, reader or webhook token to read.
 """
 
 
@@ -73,7 +80,53 @@ def build_parser() -> argparse.ArgumentParser:
     )
     explain.add_argument("--sentry-resource", help="Sentry-Hook-Resource header value, if known")
     explain.add_argument("--json", action="store_true", help="machine-readable output")
+    _add_client_commands(sub)
     return parser
+
+
+def _add_client_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`approvals list|approve|reject` and `runs list|show|timeline` against a daemon."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--server",
+        metavar="URL",
+        help="daemon URL (RESPONDER_SERVER, default http://127.0.0.1:8080)",
+    )
+
+    def leaf(
+        group: argparse._SubParsersAction[argparse.ArgumentParser], name: str, help_text: str
+    ) -> argparse.ArgumentParser:
+        return group.add_parser(name, parents=[common], help=help_text, epilog=CLIENT_EPILOG,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+
+    approvals = sub.add_parser("approvals", help="list and decide approvals (HTTP client)")
+    approvals_sub = approvals.add_subparsers(dest="approvals_command", metavar="SUBCOMMAND",
+                                             required=True)  # fmt: skip
+    listing = leaf(approvals_sub, "list", "list approvals, newest first")
+    listing.add_argument("--status", help="pending, approved, rejected, expired or cancelled")
+    listing.add_argument("--json", action="store_true", help="print the API's JSON")
+    for verb in ("approve", "reject"):
+        decide = leaf(approvals_sub, verb, f"{verb} a pending step (approver token)")
+        decide.add_argument("approval_id", metavar="ID")
+        decide.add_argument("--comment", metavar="TEXT", help="recorded in the audit trail")
+        decide.add_argument("--json", action="store_true", help="print the API's JSON")
+
+    runs = sub.add_parser("runs", help="what the automation did (HTTP client)")
+    runs_sub = runs.add_subparsers(dest="runs_command", metavar="SUBCOMMAND", required=True)
+    runs_list = leaf(runs_sub, "list", "runs, newest first")
+    runs_list.add_argument("--rule", help="only this rule id")
+    runs_list.add_argument("--status", help="only runs in this state (e.g. waiting_approval)")
+    runs_list.add_argument("--limit", type=int, help="at most N runs (default 50, max 500)")
+    runs_list.add_argument("--json", action="store_true", help="print the API's JSON")
+    show = leaf(runs_sub, "show", "one run: steps and audit trail")
+    show.add_argument("run_id", metavar="ID")
+    show.add_argument("--json", action="store_true", help="print the API's JSON")
+    timeline = leaf(runs_sub, "timeline", "a run's post-incident timeline")
+    timeline.add_argument("run_id", metavar="ID")
+    timeline.add_argument(
+        "--markdown", action="store_true", help="the '## Timeline' section for a post-mortem"
+    )
+    timeline.add_argument("--json", action="store_true", help="print the API's JSON")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -91,6 +144,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         from responder.commands.pruning import prune_command
 
         return prune_command(args.older_than, out=sys.stdout, err=sys.stderr)
+    if args.command == "approvals":
+        from responder.commands.client import approvals_command
+
+        return approvals_command(
+            args.approvals_command,
+            approval_id=getattr(args, "approval_id", None),
+            status=getattr(args, "status", None),
+            comment=getattr(args, "comment", None),
+            as_json=args.json,
+            server=args.server,
+            out=sys.stdout,
+            err=sys.stderr,
+        )
+    if args.command == "runs":
+        from responder.commands.client import runs_command
+
+        return runs_command(
+            args.runs_command,
+            run_id=getattr(args, "run_id", None),
+            rule=getattr(args, "rule", None),
+            status=getattr(args, "status", None),
+            limit=getattr(args, "limit", None),
+            as_json=args.json,
+            markdown=getattr(args, "markdown", False),
+            server=args.server,
+            out=sys.stdout,
+            err=sys.stderr,
+        )
     if args.rules_command == "check":
         from responder.commands.checking import check_rules
 

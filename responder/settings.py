@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import socket
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -56,6 +57,10 @@ class Settings(BaseSettings):
     approver_tokens: SecretStr | None = None  # "name:token[:group|group],..."
     approver_tokens_file: Path | None = None  # one "name:token[:group|group]" per line
     public_url: str | None = None  # base URL people use to reach the API (approve links)
+    reader_tokens: SecretStr | None = None  # "name:token,..." may read, never decide
+    trusted_identity_header: str | None = None  # e.g. X-Forwarded-User (oauth2-proxy); opt-in
+    trusted_groups_header: str | None = None  # e.g. X-Forwarded-Groups (comma separated)
+    trusted_proxies: Annotated[tuple[str, ...], NoDecode] = ()  # proxy IPs/CIDRs sending them
     insecure_no_auth: bool = False
 
     dry_run: bool = False
@@ -86,7 +91,7 @@ class Settings(BaseSettings):
     log_format: str = Field(default="auto", pattern="^(auto|json|console)$")
     log_level: str = Field(default="info", pattern="^(debug|info|warning|error)$")
 
-    @field_validator("http_allowed_hosts", mode="before")
+    @field_validator("http_allowed_hosts", "trusted_proxies", mode="before")
     @classmethod
     def _comma_list(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -106,6 +111,22 @@ class Settings(BaseSettings):
     def _valid_patterns(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         parse_patterns(value)  # a bad pattern fails at start-up, not at the first request
         return value
+
+    @field_validator("trusted_proxies", mode="after")
+    @classmethod
+    def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for entry in value:
+            ipaddress.ip_network(entry, strict=False)  # ValueError names the bad entry
+        return value
+
+    @model_validator(mode="after")
+    def _header_needs_proxies(self) -> Settings:
+        if self.trusted_identity_header and not self.trusted_proxies:
+            raise ValueError(
+                "RESPONDER_TRUSTED_IDENTITY_HEADER needs RESPONDER_TRUSTED_PROXIES (the addresses "
+                "of the authenticating proxy); otherwise anyone could send the header"
+            )
+        return self
 
     @field_validator("severity_levels", mode="after")
     @classmethod

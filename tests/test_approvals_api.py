@@ -222,3 +222,48 @@ async def test_bad_requests_are_problems(
     assert bad.status == 400
     assert (await client.get("/v1/approvals?status=weird", headers=ALICE)).status == 400
     assert (await client.get("/v1/approvals")).status == 401
+
+
+async def test_readers_read_but_never_decide(
+    make_client: AppFactory, rules_dir: Path, target: Target
+) -> None:
+    (rules_dir / "r.yaml").write_text(gated_rule(target, "true"))
+    client = await _client(make_client, target, reader_tokens=SecretStr("rita:rita-token"))
+    await _post(client)
+    approval = await _pending(client)
+    rita = {"Authorization": "Bearer rita-token"}
+    assert (await client.get("/v1/approvals", headers=rita)).status == 200
+    assert (await client.get(f"/v1/runs/{approval['run_id']}", headers=rita)).status == 200
+    refused = await client.post(f"/v1/approvals/{approval['approval_id']}/approve", headers=rita)
+    assert refused.status == 401
+
+
+async def test_a_trusted_proxy_identity_may_decide_only_from_the_proxy(
+    make_client: AppFactory, rules_dir: Path, target: Target
+) -> None:
+    (rules_dir / "r.yaml").write_text(gated_rule(target))
+    proxy = {"X-Forwarded-User": "dana", "X-Forwarded-Groups": "ops, sre"}
+    untrusted = await _client(make_client, target, trusted_identity_header="X-Forwarded-User",
+                              trusted_groups_header="X-Forwarded-Groups",
+                              trusted_proxies=("10.9.9.9",))  # fmt: skip
+    await _post(untrusted)
+    approval = await _pending(untrusted)
+    url = f"/v1/approvals/{approval['approval_id']}/approve"
+    assert (await untrusted.post(url, headers=proxy)).status == 401  # not from the proxy
+    await untrusted.close()
+
+    trusted = await _client(make_client, target, trusted_identity_header="X-Forwarded-User",
+                            trusted_groups_header="X-Forwarded-Groups",
+                            trusted_proxies=("127.0.0.0/8",))  # fmt: skip
+    decided = await trusted.post(url, headers=proxy)
+    assert decided.status == 200
+    assert (await decided.json())["decided_by"] == "dana"
+
+
+def test_the_identity_header_needs_trusted_proxies() -> None:
+    import pytest
+
+    from responder.settings import Settings
+
+    with pytest.raises(ValueError, match="RESPONDER_TRUSTED_PROXIES"):
+        Settings(trusted_identity_header="X-Forwarded-User")

@@ -86,6 +86,8 @@ async def test_rule_fires_runs_steps_in_order_and_records_them(
     assert kinds.count("step_succeeded") == 2
     assert kinds[-1] == "run_finished"
     assert detail["steps"][0]["output"]["status"] == 200
+    assert detail["alert"]["labels"]["instance"] == "db-1"
+    assert detail["alert"]["name"] == "DiskFull"
     metrics = await (await client.get("/metrics")).text()
     assert (
         'responder_steps_total{action="test.contain",outcome="succeeded",reason=""} 1.0' in metrics
@@ -330,7 +332,15 @@ steps:
 """,
     )
     client = await make_client(http_allowed_hosts=(target.host,))
-    await post(client, am_alert(labels={"target": "169.254.169.254"}, fingerprint="s1"))
+    alert = am_alert(labels={"target": "169.254.169.254"}, fingerprint="s1")
+    await post(client, alert)
+    await post(client, alert)  # the HA twin: deduplicated before planning, one record
+    store = client.app[keys.STORE]
+
+    async def both_processed() -> bool:
+        return not await store.unprocessed_alerts(10)
+
+    await wait_for(both_processed)
     [run] = await settled(client, 1)
     assert run["state"] == "skipped"
     assert run["reason"] == "plan_invalid"

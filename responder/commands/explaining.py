@@ -115,7 +115,8 @@ async def _explain_alert(
             except PlanError as exc:
                 entry["plan_error"] = str(exc)
             else:
-                decision = await gate.admit(plan, alert, SystemClock().now())
+                claimed = await gate.claim(plan.dedup_key)
+                decision = claimed or await gate.admit(plan, alert, SystemClock().now())
                 entry["plan"] = _plan(plan, catalog)
                 entry["gate"] = _gate_text(
                     plan, decision.verdict, decision.detail, alert, item.rule.rule.match.status

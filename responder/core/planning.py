@@ -53,6 +53,11 @@ def idempotency_key(rule_id: str, alert_identity: str) -> str:
     return digest[:32]
 
 
+def dedup_key(rule_id: str, alert_identity: str) -> str:
+    """One claim per rule and alert occurrence, whatever the plan becomes."""
+    return f"{rule_id}:{alert_identity}"
+
+
 def plan_rule(
     loaded: LoadedRule, alert: Alert, catalog: ActionCatalog, *, global_dry_run: bool
 ) -> Plan:
@@ -75,7 +80,7 @@ def plan_rule(
         rule_id=rule.id,
         alert_identity=alert.identity,
         guard_key=f"{rule.id}:{guard_suffix}",
-        dedup_key=f"{rule.id}:{alert.identity}",
+        dedup_key=dedup_key(rule.id, alert.identity),
         idempotency_key=key,
         for_=rule.guards.for_,
         cooldown=rule.guards.cooldown,

@@ -47,16 +47,20 @@ class Gate:
         self._coordinator = coordinator
         self._dedup_ttl = dedup_ttl
 
-    async def admit(self, plan: Plan, alert: Alert, now: datetime) -> GateDecision:
-        """First pass, when the alert arrives: dedup, then the `for:` delay, then the guards."""
+    async def claim(self, dedup_key: str) -> GateDecision | None:
+        """Dedup first (before planning): None when this replica owns the alert occurrence."""
         try:
-            first = await self._coordinator.claim(f"dedup:{plan.dedup_key}", self._dedup_ttl)
+            first = await self._coordinator.claim(f"dedup:{dedup_key}", self._dedup_ttl)
         except CoordinationUnavailableError as exc:
             return _degraded(exc)
         if not first:
             return GateDecision(
                 Verdict.SKIP, SkipReason.DUPLICATE, detail="this alert occurrence already ran"
             )
+        return None
+
+    async def admit(self, plan: Plan, alert: Alert, now: datetime) -> GateDecision:
+        """After a successful claim: the `for:` delay, then the guards."""
         until = delay_until(plan, alert, now)
         if until is not None:
             return GateDecision(

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from responder.actions.catalog import PolicyCatalog
-from responder.core.planning import PlanError, plan_rule
+from responder.core.planning import PlanError, dedup_key, plan_rule
 from responder.core.transitions import cancel_open_steps, move_run, skip_open_steps
 from responder.engine.executor import Executor
 from responder.engine.gating import Gate, Verdict
@@ -101,6 +101,15 @@ class Pipeline:
 
     async def _handle(self, loaded: LoadedRule, stored: StoredAlert) -> None:
         rule, alert, now = loaded.rule, stored.alert, self._clock.now()
+        claimed = await self._gate.claim(dedup_key(rule.id, alert.identity))
+        if claimed is not None and claimed.reason is SkipReason.DUPLICATE:
+            await self._recorder.audit(
+                AuditKind.RUN_SKIPPED, rule_id=rule.id, alert_id=stored.alert_id,
+                reason=SkipReason.DUPLICATE.value, details={"detail": claimed.detail},
+            )  # fmt: skip
+            for step in rule.steps:
+                self._metrics.steps.labels(step.action, "skipped", "duplicate").inc()
+            return
         try:
             plan = plan_rule(loaded, alert, self._catalog, global_dry_run=self._dry_run)
         except PlanError as exc:
@@ -109,15 +118,8 @@ class Pipeline:
             await self._recorder.save(run)
             await self._skip(run, SkipReason.PLAN_INVALID, str(exc))
             return
-        decision = await self._gate.admit(plan, alert, now)
-        if decision.reason is SkipReason.DUPLICATE:
-            await self._recorder.audit(
-                AuditKind.RUN_SKIPPED, rule_id=rule.id, alert_id=stored.alert_id,
-                reason=SkipReason.DUPLICATE.value, details={"detail": decision.detail},
-            )  # fmt: skip
-            for step in plan.steps:
-                self._metrics.steps.labels(step.action, "skipped", "duplicate").inc()
-            return
+        # without coordination (claimed is a degraded decision) containment stays blocked
+        decision = claimed if claimed is not None else await self._gate.admit(plan, alert, now)
         run = self._new_run(rule.id, stored, now, plan, plan.dry_run,
                             [(s.step_id, s.action) for s in plan.steps])  # fmt: skip
         if decision.verdict is Verdict.DELAY:

@@ -7,6 +7,7 @@ import asyncio
 import structlog
 
 from responder.engine.intake import AlertQueue
+from responder.models.runs import StoredAlert
 from responder.ports import Store
 
 log = structlog.get_logger("responder.engine")
@@ -14,16 +15,25 @@ log = structlog.get_logger("responder.engine")
 RECOVERY_BATCH = 100_000
 
 
-async def requeue_unprocessed(store: Store, queue: AlertQueue) -> int:
-    """Feed alerts received but never processed back to the workers, oldest first."""
+async def unprocessed_at_start(store: Store) -> list[StoredAlert]:
+    """Alerts a previous process acknowledged but never processed, oldest first.
+
+    Read before the server accepts requests, so that alerts received from now on (which go
+    to the queue directly) are never queued twice.
+    """
     pending = await store.unprocessed_alerts(RECOVERY_BATCH)
-    for stored in pending:
-        await queue.put_waiting(stored)
     if pending:
         log.info("alerts_recovered", count=len(pending))
+    return pending
+
+
+async def requeue(queue: AlertQueue, pending: list[StoredAlert]) -> int:
+    """Feed recovered alerts back to the workers, waiting for room in the queue."""
+    for stored in pending:
+        await queue.put_waiting(stored)
     return len(pending)
 
 
-def start_requeue(store: Store, queue: AlertQueue) -> asyncio.Task[int]:
-    """Run `requeue_unprocessed` in a named background task (it may wait for queue room)."""
-    return asyncio.create_task(requeue_unprocessed(store, queue), name="responder-recovery")
+def start_requeue(queue: AlertQueue, pending: list[StoredAlert]) -> asyncio.Task[int]:
+    """Run `requeue` in a named background task (it may wait for queue room)."""
+    return asyncio.create_task(requeue(queue, pending), name="responder-recovery")

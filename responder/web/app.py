@@ -13,10 +13,13 @@ from responder.metrics import Metrics
 from responder.ports import Clock
 from responder.settings import Settings
 from responder.web import approvals_api, keys, probes, rules_api, runs_api, webhooks
-from responder.web.identities import load_approvers
+from responder.web.identities import load_approvers, load_readers
+from responder.web.openapi import openapi
 from responder.web.problems import problem_middleware
 from responder.web.rules_reload import load_snapshot, reload_ctx
 from responder.web.services import coordinator_ctx, engine_ctx, http_ctx, store_ctx
+from responder.web.timeline_api import get_timeline
+from responder.web.ui import page as ui_page
 
 
 def create_app(
@@ -45,12 +48,14 @@ def create_app(
     app[keys.CATALOG] = catalog
     app[keys.RULEBOOK] = RuleBook(snapshot)
     app[keys.APPROVERS] = load_approvers(settings)
+    app[keys.READERS] = load_readers(settings)
     app.cleanup_ctx.extend([store_ctx, coordinator_ctx, http_ctx, engine_ctx, reload_ctx])
     app.router.add_post("/v1/webhooks/alertmanager", webhooks.alertmanager)
     app.router.add_post("/v1/webhooks/grafana", webhooks.grafana)
     app.router.add_post("/v1/webhooks/sentry", webhooks.sentry)
     app.router.add_get("/v1/runs", runs_api.list_runs)
     app.router.add_get("/v1/runs/{run_id}", runs_api.get_run)
+    app.router.add_get("/v1/runs/{run_id}/timeline", get_timeline)
     app.router.add_get("/v1/rules", rules_api.list_rules)
     app.router.add_get("/v1/approvals", approvals_api.list_approvals)
     app.router.add_post("/v1/approvals/{approval_id}/approve", approvals_api.approve)
@@ -58,4 +63,6 @@ def create_app(
     app.router.add_get("/healthz", probes.healthz)
     app.router.add_get("/readyz", probes.readyz)
     app.router.add_get("/metrics", probes.metrics)
+    app.router.add_get("/openapi.json", openapi)
+    app.router.add_get("/ui", ui_page)
     return app

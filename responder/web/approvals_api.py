@@ -11,7 +11,7 @@ from responder.engine.approvals import ApprovalError, Decision
 from responder.models.approvals import ApprovalState
 from responder.web import keys
 from responder.web.auth import operator_ok
-from responder.web.identities import authenticate
+from responder.web.identities import authenticate, proxy_identity
 from responder.web.problems import problem
 
 
@@ -55,7 +55,9 @@ async def reject(request: web.Request) -> web.StreamResponse:
 
 
 async def _decide(request: web.Request, *, approve: bool) -> web.StreamResponse:
-    approver = authenticate(request, request.app[keys.APPROVERS])
+    approver = authenticate(request, request.app[keys.APPROVERS]) or proxy_identity(
+        request, request.app[keys.SETTINGS]
+    )
     if approver is None:
         return problem(401, "Unauthorized",
                        "deciding needs an approver token (RESPONDER_APPROVER_TOKENS); "

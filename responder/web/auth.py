@@ -10,7 +10,8 @@ from aiohttp import web
 
 from responder.core.signatures import bearer_matches, verify_sentry_signature
 from responder.settings import Settings
-from responder.web.identities import Approver, authenticate
+from responder.web import keys
+from responder.web.identities import Approver, authenticate, proxy_identity
 
 
 def token_ok(request: web.Request, settings: Settings) -> bool:
@@ -36,8 +37,14 @@ def token_ok(request: web.Request, settings: Settings) -> bool:
 def operator_ok(
     request: web.Request, settings: Settings, approvers: tuple[Approver, ...] = ()
 ) -> bool:
-    """Read access to the operator API: the webhook token or any approver token."""
-    return token_ok(request, settings) or authenticate(request, approvers) is not None
+    """Read access to the operator API: a reader or approver token (or the proxy identity);
+    the webhook token too, for now (it may read what it triggered)."""
+    return (
+        token_ok(request, settings)
+        or authenticate(request, approvers) is not None
+        or authenticate(request, request.app[keys.READERS]) is not None
+        or proxy_identity(request, settings) is not None
+    )
 
 
 def sentry_ok(request: web.Request, body: bytes, settings: Settings) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,6 +65,37 @@ def load_approvers(settings: Settings) -> tuple[Approver, ...]:
         if any(hmac.compare_digest(a.token_sha256, webhook) for a in found):
             raise ValueError("an approver token equals RESPONDER_WEBHOOK_TOKEN; use another token")
     return tuple(found)
+
+
+def load_readers(settings: Settings) -> tuple[Approver, ...]:
+    """Read-only identities from RESPONDER_READER_TOKENS (`name:token,...`): hashes only."""
+    if settings.reader_tokens is None:
+        return ()
+    return tuple(parse_approvers(settings.reader_tokens.get_secret_value(),
+                                 "RESPONDER_READER_TOKENS"))  # fmt: skip
+
+
+def proxy_identity(request: web.Request, settings: Settings) -> Approver | None:
+    """The identity an authenticating proxy (oauth2-proxy style) vouches for, if enabled.
+
+    Only when RESPONDER_TRUSTED_IDENTITY_HEADER is set, and only for requests whose peer
+    address is one of RESPONDER_TRUSTED_PROXIES.
+    """
+    header = settings.trusted_identity_header
+    if not header or not request.remote:
+        return None
+    try:
+        peer = ipaddress.ip_address(request.remote)
+    except ValueError:
+        return None
+    if not any(peer in ipaddress.ip_network(n, strict=False) for n in settings.trusted_proxies):
+        return None
+    name = request.headers.get(header, "").strip()
+    if not name:
+        return None
+    raw_groups = request.headers.get(settings.trusted_groups_header or "", "")
+    groups = frozenset(g.strip() for g in raw_groups.split(",") if g.strip())
+    return Approver(name, groups, b"")
 
 
 def authenticate(request: web.Request, approvers: tuple[Approver, ...]) -> Approver | None:

@@ -47,7 +47,7 @@ async def list_runs(request: web.Request) -> web.StreamResponse:
 
 
 async def get_run(request: web.Request) -> web.StreamResponse:
-    """One run with its steps and audit trail."""
+    """One run: the alert, each step (rendered params, output, timings), the audit trail."""
     if not operator_ok(request, request.app[keys.SETTINGS], request.app[keys.APPROVERS]):
         return _unauthorized()
     store = request.app[keys.STORE]
@@ -58,7 +58,9 @@ async def get_run(request: web.Request) -> web.StreamResponse:
             404, "Run not found", f"no run {run_id!r}; list runs at /v1/runs", slug="run-not-found"
         )
     audit = await store.audit_for_run(run_id)
+    stored = await store.get_alert(run.alert_id)
     body = run.model_dump(mode="json")
+    body["alert"] = stored.alert.model_dump(mode="json") if stored else None
     body["audit"] = [e.model_dump(mode="json") for e in audit]
     return web.json_response(body)
 

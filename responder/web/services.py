@@ -23,7 +23,7 @@ from responder.engine.intake import AlertQueue, Intake
 from responder.engine.leases import Leases
 from responder.engine.pipeline import Pipeline
 from responder.engine.recording import RunRecorder
-from responder.engine.recovery import start_requeue
+from responder.engine.recovery import start_requeue, unprocessed_at_start
 from responder.engine.workers import WorkerPool
 from responder.errors import CoordinationUnavailableError
 from responder.settings import Settings
@@ -153,10 +153,11 @@ async def engine_ctx(app: web.Application) -> AsyncIterator[None]:
             log.warning("runs_abandoned", count=abandoned)
     except CoordinationUnavailableError as exc:
         log.warning("recovery_deferred", reason=str(exc), hint="the lease loop retries")
+    recovered = await unprocessed_at_start(store)
     leases.start()
     workers.start()
     delays.start()
-    requeue = start_requeue(store, queue)
+    requeue = start_requeue(queue, recovered)
     yield
     requeue.cancel()
     with contextlib.suppress(asyncio.CancelledError):
