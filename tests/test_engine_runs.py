@@ -8,6 +8,7 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
+from responder.web import keys
 from tests.conftest import AUTH, AppFactory, wait_for
 from tests.payload_builders import am_alert, am_body
 from tests.targets import Target
@@ -103,7 +104,6 @@ async def test_repeated_delivery_runs_once(
     alert = am_alert(labels={"instance": "db-1"}, fingerprint="aaaa")
     for _ in range(3):  # an HA pair plus a retry deliver the same alert
         await post(client, alert)
-    from responder.web import keys
 
     store = client.app[keys.STORE]
 

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict
 from pydantic.json_schema import models_json_schema
 
 from responder.core.timelines import TimelineEntry
-from responder.models.alerts import Source
+from responder.models.alerts import Alert, Source
 from responder.models.approvals import Approval, ApprovalState
 from responder.models.runs import AuditEvent, RunRecord, RunState
 from responder.web.approvals_api import DecisionBody
@@ -55,8 +55,9 @@ class RunsPage(BaseModel):
 
 
 class RunDetail(RunRecord):
-    """One run with its audit trail."""
+    """One run with the alert that started it (null once pruned) and its audit trail."""
 
+    alert: Alert | None
     audit: list[AuditEvent]
 
 
