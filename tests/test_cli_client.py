@@ -188,3 +188,21 @@ def test_help_names_the_token_variable(tmp_path: Path) -> None:
     assert done.returncode == 0
     assert "RESPONDER_TOKEN" in done.stdout
     assert "RESPONDER_SERVER" in done.stdout
+
+
+def test_timeline_endpoint_answers_json_and_refuses_unknown_formats(
+    daemon: Daemon, pending: dict[str, Any]
+) -> None:
+    path = f"/v1/runs/{pending['run_id']}/timeline"
+    alice = {"Authorization": "Bearer alice-token"}
+    status, raw = daemon.request(path, headers=alice)
+    assert status == 200
+    body = json.loads(raw)
+    assert body["run_id"] == pending["run_id"]
+    assert body["entries"][0]["kind"] == "detection"
+    assert body["markdown"].startswith("## Timeline\n")
+    assert daemon.request(path + "?format=xml", headers=alice)[0] == 400
+    assert daemon.request(path)[0] == 401
+    assert daemon.request("/v1/runs/nope/timeline", headers=alice)[0] == 404
+    done = cli("runs", "timeline", pending["run_id"], "--json", server=url(daemon))
+    assert json.loads(done.stdout)["run_id"] == pending["run_id"]
