@@ -86,6 +86,12 @@ async def test_rule_fires_runs_steps_in_order_and_records_them(
     assert kinds.count("step_started") == 2
     assert kinds.count("step_succeeded") == 2
     assert kinds[-1] == "run_finished"
+    contained = next(e for e in detail["audit"] if e["kind"] == "step_succeeded"
+                     and e["step_id"] == "contain")  # fmt: skip
+    assert contained["details"]["verified"] is True
+    assert contained["details"]["summary"] == "contained UP (200)"
+    timeline = await (await client.get(f"/v1/runs/{run['run_id']}/timeline", headers=AUTH)).json()
+    assert "action `contain` (test.contain) ok, verified" in timeline["markdown"]
     assert detail["steps"][0]["output"]["status"] == 200
     assert detail["alert"]["labels"]["instance"] == "db-1"
     assert detail["alert"]["name"] == "DiskFull"

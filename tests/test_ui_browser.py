@@ -9,6 +9,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -159,7 +160,7 @@ async def browser(tmp_path: Path) -> AsyncIterator[DevTools]:
                 yield DevTools(ws)
     finally:
         if proc.returncode is None:
-            proc.kill()
+            os.killpg(proc.pid, signal.SIGKILL)  # its own session: the browser and its children
         await asyncio.wait_for(proc.wait(), timeout=10)
         log.close()
 
@@ -198,7 +199,7 @@ async def _pending(daemon: Daemon) -> dict[str, Any]:
 
 
 async def test_an_approver_approves_in_the_browser_and_sees_the_step_run(
-    daemon: Daemon, browser: DevTools
+    browser: DevTools, daemon: Daemon
 ) -> None:
     alert = am_alert(fingerprint="ui1", labels={"instance": INSTANCE})
     status, _ = daemon.request("/v1/webhooks/alertmanager", am_body(alert), HEADERS)

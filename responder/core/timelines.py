@@ -2,7 +2,8 @@
 
 Pure: built from the run record and its audit trail, no IO. Step classes: `log` and `GET`
 `http.request` steps are diagnostics; every other action is treated as an action (containment),
-whose entry says whether its effect was verified when the step output records `verified`.
+whose entry says whether its effect was verified (the `verified` the action reported, kept in
+the step's audit details; older records may have it in the output).
 Steps with no audit event (pruned trail) and a finished run with no end event are filled in
 from the run record, so the timeline never silently misses a step.
 """
@@ -158,7 +159,8 @@ def _step_entry(at: datetime, step: StepRecord, event: AuditEvent | None) -> Tim
     if state is StepState.SKIPPED:
         reason = (event.reason if event else None) or step.reason or "no reason recorded"
         return TimelineEntry(at=at, kind=kind, text=f"{label} skipped: {reason}")
-    finding = _finding(step.output, str(details.get("error") or step.error or ""))
+    finding = _finding(step.output, str(details.get("error") or step.error or ""),
+                       details.get("summary"))  # fmt: skip
     if state is StepState.SUCCEEDED:
         text = f"{label} ok"
     elif state is StepState.FAILED:
@@ -166,13 +168,15 @@ def _step_entry(at: datetime, step: StepRecord, event: AuditEvent | None) -> Tim
     else:
         text = f"{label} {state.value}"
     if not diagnostic and state in (StepState.SUCCEEDED, StepState.FAILED):
-        text += _verified(step.output)
+        text += _verified(details.get("verified", (step.output or {}).get("verified")))
     return TimelineEntry(at=at, kind=kind, text=text + (f" — {finding}" if finding else ""))
 
 
-def _finding(output: Mapping[str, Any] | None, error: str) -> str:
+def _finding(output: Mapping[str, Any] | None, error: str, summary: object = None) -> str:
     parts: list[str] = []
     out = output or {}
+    if isinstance(summary, str) and summary and summary != out.get("message"):
+        parts.append(_clean(summary))
     if "status" in out:
         parts.append(f"status {out['status']}")
     if isinstance(out.get("message"), str):
@@ -182,8 +186,8 @@ def _finding(output: Mapping[str, Any] | None, error: str) -> str:
     return "; ".join(parts)
 
 
-def _verified(output: Mapping[str, Any] | None) -> str:
-    verified = (output or {}).get("verified")
+def _verified(verified: object) -> str:
+    """The step's own read-back verdict (recorded in the audit details of the step)."""
     if verified is True:
         return ", verified"
     if verified is False:

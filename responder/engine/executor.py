@@ -195,6 +195,7 @@ class Executor:
             done,
             duration=duration,
             summary=result.summary if result else "",
+            verified=result.verified if result else None,
         )
         return done
 

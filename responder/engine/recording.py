@@ -73,7 +73,13 @@ class RunRecorder:
             )
 
     async def step(
-        self, run: RunRecord, step: StepRecord, *, duration: float | None = None, summary: str = ""
+        self,
+        run: RunRecord,
+        step: StepRecord,
+        *,
+        duration: float | None = None,
+        summary: str = "",
+        verified: bool | None = None,
     ) -> None:
         """Persist the run after a step changed state; audit, count and log it once."""
         await self._store.save_run(run)
@@ -89,6 +95,10 @@ class RunRecorder:
             details["params"] = step.params
         if step.error:
             details["error"] = step.error
+        if summary:
+            details["summary"] = summary
+        if verified is not None:
+            details["verified"] = verified
         await self._store.append_audit(
             [
                 AuditEvent(
@@ -124,6 +134,7 @@ class RunRecorder:
             duration_ms=round(duration * 1000, 1) if duration is not None else None,
             summary=summary or None,
             error=step.error,
+            verified=verified,
             dry_run=run.dry_run,
         )
 
