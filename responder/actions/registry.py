@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from responder.errors import PermanentError
 from responder.models.plans import ActionClass
-from responder.ports import HttpApi
+from responder.ports import HttpApi, RedisApi, SqlApi
 
 P = TypeVar("P", bound=BaseModel)
 
@@ -46,6 +46,8 @@ class ActionContext:
     rule_id: str
     step_id: str
     output_max_bytes: int
+    sql: SqlApi | None = None  # monitored PostgreSQL targets, when configured
+    redis: RedisApi | None = None  # monitored Redis targets, when configured
 
 
 @dataclass(frozen=True)
