@@ -8,7 +8,14 @@ import socket
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -28,6 +35,15 @@ DEFAULT_SEVERITY_LEVELS: dict[str, int] = {
     "p4": 20, "p3": 40, "p2": 60, "p1": 70, "p0": 90,
     "sev4": 20, "sev3": 40, "sev2": 60, "sev1": 90,
 }  # fmt: skip
+
+
+class NotifySinkSetting(BaseModel):
+    """One approval-notice sink: a notify action and its fixed params (secrets by env name)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    action: str = Field(pattern=r"^notify\.[a-z_]+$")
+    with_: dict[str, Any] = Field(default_factory=dict, alias="with")
 
 
 def _default_instance_id() -> str:
@@ -57,6 +73,7 @@ class Settings(BaseSettings):
     approver_tokens: SecretStr | None = None  # "name:token[:group|group],..."
     approver_tokens_file: Path | None = None  # one "name:token[:group|group]" per line
     public_url: str | None = None  # base URL people use to reach the API (approve links)
+    approval_notify: tuple[NotifySinkSetting, ...] = ()  # JSON list of {action, with}
     reader_tokens: SecretStr | None = None  # "name:token,..." may read, never decide
     trusted_identity_header: str | None = None  # e.g. X-Forwarded-User (oauth2-proxy); opt-in
     trusted_groups_header: str | None = None  # e.g. X-Forwarded-Groups (comma separated)

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import structlog
 
 from responder.core.planning import PlanError, plan_rule
 from responder.core.transitions import move_run, move_step, replace_step
+from responder.engine.approval_notifier import ApprovalNotifier
 from responder.engine.executor import Executor
 from responder.engine.recording import RunRecorder
 from responder.engine.rulebook import RuleBook
@@ -60,6 +63,7 @@ class ApprovalDesk:
         self._dry_run = dry_run
         self._public_url = (public_url or "").rstrip("/")
         self._running: set[asyncio.Task[None]] = set()
+        self.notifier: ApprovalNotifier | None = None
 
     def approve_url(self, approval_id: str) -> str:
         """Where a human approves (absolute when RESPONDER_PUBLIC_URL is set)."""
@@ -84,6 +88,9 @@ class ApprovalDesk:
                      "expires_at": approval.expires_at.isoformat(),
                      "approve_url": self.approve_url(approval.approval_id)},
         )  # fmt: skip
+        if self.notifier is not None:
+            self._track(self.notifier.notify(approval, run, self.approve_url(approval.approval_id)),
+                        f"responder-notice:{approval.approval_id}")  # fmt: skip
         return approval
 
     async def decide(self, approval_id: str, decision: Decision) -> Approval:
@@ -147,9 +154,11 @@ class ApprovalDesk:
         return True
 
     def _resume_later(self, approval: Approval) -> None:
-        task = asyncio.create_task(
-            self._resume(approval), name=f"responder-resume:{approval.run_id}"
-        )
+        self._track(self._resume(approval), f"responder-resume:{approval.run_id}")
+
+    def _track(self, work: Coroutine[Any, Any, Any], name: str) -> None:
+        """Run `work` in a named task that shutdown waits for."""
+        task = asyncio.create_task(work, name=name)
         self._running.add(task)
         task.add_done_callback(self._running.discard)
 

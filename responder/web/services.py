@@ -14,6 +14,7 @@ from responder.actions.registry import ActionContext
 from responder.adapters.http_client import AiohttpHttpApi
 from responder.adapters.memory_coordinator import MemoryCoordinator
 from responder.adapters.sqlite_store import SqliteStore
+from responder.engine.approval_notifier import ApprovalNotifier, Sink
 from responder.engine.approvals import ApprovalDesk
 from responder.engine.containment_guard import ContainmentGuard, StormAction, StormPolicy
 from responder.engine.delays import DelayPoller
@@ -135,6 +136,9 @@ async def engine_ctx(app: web.Application) -> AsyncIterator[None]:
                         catalog_owner=executor, instance_id=settings.instance_id,
                         dry_run=settings.dry_run, public_url=settings.public_url)  # fmt: skip
     executor.on_park = desk.request
+    if settings.approval_notify:
+        sinks = [Sink(s.action, dict(s.with_)) for s in settings.approval_notify]
+        desk.notifier = ApprovalNotifier(sinks, catalog, contexts)
     pipeline.on_cancel = desk.cancel_for_run
     app[keys.DESK] = desk
     queue = AlertQueue(settings.queue_size, metrics)

@@ -1,0 +1,66 @@
+"""Sends the approval notice to every configured sink; a failing sink never fails anything."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from responder.actions.catalog import PolicyCatalog
+from responder.actions.registry import ActionContext
+from responder.core.approval_notices import sink_params
+from responder.errors import ResponderError
+from responder.models.approvals import Approval
+from responder.models.runs import RunRecord
+
+log = structlog.get_logger("responder.engine")
+
+SINK_TIMEOUT_SECONDS = 10.0
+
+
+@dataclass(frozen=True)
+class Sink:
+    """One configured notify action and its fixed params (e.g. which webhook env var)."""
+
+    action: str
+    params: dict[str, Any]
+
+
+class ApprovalNotifier:
+    """Runs each sink's notify action with the notice; logs, never raises."""
+
+    def __init__(
+        self,
+        sinks: Sequence[Sink],
+        catalog: PolicyCatalog,
+        contexts: Callable[[str, str, str], ActionContext],
+    ) -> None:
+        self._sinks = tuple(sinks)
+        self._catalog = catalog
+        self._contexts = contexts
+
+    async def notify(self, approval: Approval, run: RunRecord, approve_url: str) -> int:
+        """Send to every sink concurrently; returns how many succeeded."""
+        results = await asyncio.gather(
+            *(self._send(s, approval, run, approve_url) for s in self._sinks)
+        )
+        return sum(results)
+
+    async def _send(self, sink: Sink, approval: Approval, run: RunRecord, url: str) -> bool:
+        try:
+            params = sink_params(sink.action, sink.params, approval, run, url)
+            model = self._catalog.model(sink.action, params)
+            spec = self._catalog.spec(sink.action)
+            context = self._contexts(run.run_id, run.rule_id, f"approval:{approval.step_id}")
+            async with asyncio.timeout(SINK_TIMEOUT_SECONDS):
+                result = await spec.run(model, context)
+        except (ResponderError, TimeoutError) as exc:
+            log.warning("approval_notice_failed", sink=sink.action, run_id=run.run_id,
+                        approval_id=approval.approval_id, error=str(exc))  # fmt: skip
+            return False
+        log.info("approval_notice_sent", sink=sink.action, ok=result.ok, run_id=run.run_id,
+                 approval_id=approval.approval_id, summary=result.summary)  # fmt: skip
+        return result.ok
