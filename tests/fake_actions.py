@@ -8,7 +8,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from responder.actions.registry import ActionContext, ActionRegistry, ActionSpec, StepResult
+from responder.actions.registry import (
+    ActionContext,
+    ActionRegistry,
+    ActionSpec,
+    StepResult,
+    shipped_actions,
+)
 from responder.core.allowlists import check_url
 from responder.errors import TemporaryError
 from responder.models.http import HttpRequest
@@ -67,8 +73,5 @@ CONTAIN = ActionSpec(
 
 
 def registry_with_containment(extra: ActionSpec[Any] = CONTAIN) -> ActionRegistry:
-    """The default registry plus the test containment action."""
-    from responder.actions.http import HTTP_REQUEST
-    from responder.actions.log_messages import LOG
-
-    return ActionRegistry([HTTP_REQUEST, LOG, extra])
+    """The shipped actions plus the test containment action."""
+    return ActionRegistry([*shipped_actions(), extra])

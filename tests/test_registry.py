@@ -41,7 +41,10 @@ def _context() -> ActionContext:
 
 def test_default_registry_names() -> None:
     registry = default_registry()
-    assert registry.names() == ("http.request", "log")
+    assert registry.names() == (
+        "circuit_breaker.force_open", "circuit_breaker.reset", "http.probe", "http.request",
+        "log", "notify.pagerduty", "notify.slack", "notify.webhook",
+    )  # fmt: skip
     assert registry.get("http.request").params_model is HttpRequestParams
     assert registry.get("log").action_class is ActionClass.DIAGNOSTIC
 
@@ -70,7 +73,8 @@ def test_unknown_action_lists_known_names() -> None:
     with pytest.raises(PermanentError) as caught:
         default_registry().get("k8s.delete_everything")
     assert str(caught.value) == (
-        "unknown action 'k8s.delete_everything'; known actions: http.request, log"
+        "unknown action 'k8s.delete_everything'; known actions: "
+        + ", ".join(default_registry().names())
     )
 
 

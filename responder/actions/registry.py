@@ -112,10 +112,25 @@ class ActionRegistry:
             raise PermanentError(format_validation_error(name, exc)) from None
 
 
-def default_registry() -> ActionRegistry:
-    """The actions shipped with responder."""
-    # Imported here: the action modules import this module for StepResult and ActionSpec.
+def shipped_actions() -> list[ActionSpec[Any]]:
+    """Every action shipped with responder (imported here: those modules import this one)."""
+    from responder.actions.circuit_breakers import (
+        CIRCUIT_BREAKER_FORCE_OPEN,
+        CIRCUIT_BREAKER_RESET,
+    )
     from responder.actions.http import HTTP_REQUEST
     from responder.actions.log_messages import LOG
+    from responder.actions.notify import NOTIFY_WEBHOOK
+    from responder.actions.notify_pagerduty import NOTIFY_PAGERDUTY
+    from responder.actions.notify_slack import NOTIFY_SLACK
+    from responder.actions.probes import HTTP_PROBE
 
-    return ActionRegistry([HTTP_REQUEST, LOG])
+    return [
+        HTTP_REQUEST, HTTP_PROBE, LOG, CIRCUIT_BREAKER_RESET, CIRCUIT_BREAKER_FORCE_OPEN,
+        NOTIFY_SLACK, NOTIFY_WEBHOOK, NOTIFY_PAGERDUTY,
+    ]  # fmt: skip
+
+
+def default_registry() -> ActionRegistry:
+    """The actions shipped with responder."""
+    return ActionRegistry(shipped_actions())
