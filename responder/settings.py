@@ -74,6 +74,8 @@ class Settings(BaseSettings):
     approver_tokens_file: Path | None = None  # one "name:token[:group|group]" per line
     public_url: str | None = None  # base URL people use to reach the API (approve links)
     approval_notify: tuple[NotifySinkSetting, ...] = ()  # JSON list of {action, with}
+    postgres_targets: dict[str, SecretStr] = Field(default_factory=dict)  # monitored, by name
+    redis_targets: dict[str, SecretStr] = Field(default_factory=dict)  # monitored, by name
     reader_tokens: SecretStr | None = None  # "name:token,..." may read, never decide
     trusted_identity_header: str | None = None  # e.g. X-Forwarded-User (oauth2-proxy); opt-in
     trusted_groups_header: str | None = None  # e.g. X-Forwarded-Groups (comma separated)

@@ -267,3 +267,46 @@ def test_the_identity_header_needs_trusted_proxies() -> None:
 
     with pytest.raises(ValueError, match="RESPONDER_TRUSTED_PROXIES"):
         Settings(trusted_identity_header="X-Forwarded-User")
+
+
+async def test_a_parked_step_notifies_the_configured_sinks(
+    make_client: AppFactory, rules_dir: Path, target: Target
+) -> None:
+    from responder.settings import NotifySinkSetting
+
+    (rules_dir / "r.yaml").write_text(gated_rule(target, "true"))
+    sinks = (
+        NotifySinkSetting(action="notify.webhook", with_={"url": f"{target.base_url}/notice"}),
+    )
+    client = await _client(make_client, target, approval_notify=sinks,
+                           public_url="https://responder.example")  # fmt: skip
+    await _post(client)
+    approval = await _pending(client)
+
+    async def noticed() -> bool:
+        return target.hits("/notice") == 1
+
+    await wait_for(noticed)
+    body = next(r for r in target.requests if r["path"] == "/notice")["json"]
+    assert body["type"] == "approval_requested"
+    assert body["approval"]["approval_id"] == approval["approval_id"]
+    assert body["approve_url"] == (
+        f"https://responder.example/v1/approvals/{approval['approval_id']}/approve"
+    )
+    assert body["evidence"] == ["look (log) succeeded: evidence for db-1:9100"]
+    assert "expires" in body["text"].lower()
+
+
+async def test_a_failing_sink_does_not_stop_the_approval(
+    make_client: AppFactory, rules_dir: Path, target: Target
+) -> None:
+    from responder.settings import NotifySinkSetting
+
+    (rules_dir / "r.yaml").write_text(gated_rule(target, "true"))
+    sinks = (NotifySinkSetting(action="notify.slack", with_={"webhook_url_env": "NOT_SET_X"}),)
+    client = await _client(make_client, target, approval_notify=sinks)
+    await _post(client)
+    approval = await _pending(client)  # the request exists although the sink failed
+    ok = await client.post(f"/v1/approvals/{approval['approval_id']}/approve", headers=CAROL)
+    assert ok.status == 200
+    await _run_state(client, approval["run_id"], "succeeded")

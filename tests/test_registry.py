@@ -43,7 +43,8 @@ def test_default_registry_names() -> None:
     registry = default_registry()
     assert registry.names() == (
         "circuit_breaker.force_open", "circuit_breaker.reset", "http.probe", "http.request",
-        "log", "notify.pagerduty", "notify.slack", "notify.webhook",
+        "log", "notify.pagerduty", "notify.slack", "notify.webhook", "postgres.cancel_query",
+        "postgres.query", "postgres.terminate_backend", "redis.info",
     )  # fmt: skip
     assert registry.get("http.request").params_model is HttpRequestParams
     assert registry.get("log").action_class is ActionClass.DIAGNOSTIC

@@ -123,11 +123,18 @@ def shipped_actions() -> list[ActionSpec[Any]]:
     from responder.actions.notify import NOTIFY_WEBHOOK
     from responder.actions.notify_pagerduty import NOTIFY_PAGERDUTY
     from responder.actions.notify_slack import NOTIFY_SLACK
+    from responder.actions.postgres_actions import POSTGRES_QUERY
+    from responder.actions.postgres_signals import (
+        POSTGRES_CANCEL_QUERY,
+        POSTGRES_TERMINATE_BACKEND,
+    )
     from responder.actions.probes import HTTP_PROBE
+    from responder.actions.redis_actions import REDIS_INFO
 
     return [
         HTTP_REQUEST, HTTP_PROBE, LOG, CIRCUIT_BREAKER_RESET, CIRCUIT_BREAKER_FORCE_OPEN,
-        NOTIFY_SLACK, NOTIFY_WEBHOOK, NOTIFY_PAGERDUTY,
+        NOTIFY_SLACK, NOTIFY_WEBHOOK, NOTIFY_PAGERDUTY, POSTGRES_QUERY, POSTGRES_CANCEL_QUERY,
+        POSTGRES_TERMINATE_BACKEND, REDIS_INFO,
     ]  # fmt: skip
 
 

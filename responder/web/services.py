@@ -13,6 +13,8 @@ from aiohttp import web
 from responder.actions.registry import ActionContext
 from responder.adapters.http_client import AiohttpHttpApi
 from responder.adapters.memory_coordinator import MemoryCoordinator
+from responder.adapters.monitored_postgres import PsycopgSqlApi
+from responder.adapters.monitored_redis import RedisInfoApi
 from responder.adapters.sqlite_store import SqliteStore
 from responder.engine.approval_notifier import ApprovalNotifier, Sink
 from responder.engine.approvals import ApprovalDesk
@@ -106,6 +108,17 @@ async def engine_ctx(app: web.Application) -> AsyncIterator[None]:
     catalog, http, coordinator = app[keys.CATALOG], app[keys.HTTP], app[keys.COORDINATOR]
     recorder = RunRecorder(store, metrics, clock)
 
+    sql = (
+        PsycopgSqlApi({k: v.get_secret_value() for k, v in settings.postgres_targets.items()})
+        if settings.postgres_targets
+        else None
+    )
+    redis_api = (
+        RedisInfoApi({k: v.get_secret_value() for k, v in settings.redis_targets.items()})
+        if settings.redis_targets
+        else None
+    )
+
     def contexts(run_id: str, rule_id: str, step_id: str) -> ActionContext:
         return ActionContext(
             http=http,
@@ -114,6 +127,8 @@ async def engine_ctx(app: web.Application) -> AsyncIterator[None]:
             rule_id=rule_id,
             step_id=step_id,
             output_max_bytes=settings.output_max_bytes,
+            sql=sql,
+            redis=redis_api,
         )
 
     executor = Executor(

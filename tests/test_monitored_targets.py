@@ -1,0 +1,65 @@
+"""Monitored databases configured by settings and used by rules in the running app."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
+
+from tests.conftest import AUTH, AppFactory, wait_for
+from tests.payload_builders import am_alert, am_body
+
+RULE = """
+id: db-triage
+match: {matchers: ['alertname="DiskFull"']}
+steps:
+  - {id: conns, action: postgres.query, with: {target: orders, check: connections_by_state}}
+  - {id: cache, action: redis.info, with: {target: cache, sections: [memory, clients]}}
+"""
+
+
+async def test_rules_read_the_configured_postgres_and_redis_targets(
+    make_client: AppFactory, rules_dir: Path, postgres_database: str, redis_url: str
+) -> None:
+    (rules_dir / "r.yaml").write_text(RULE)
+    client = await make_client(postgres_targets={"orders": SecretStr(postgres_database)},
+                               redis_targets={"cache": SecretStr(redis_url)})  # fmt: skip
+    response = await client.post("/v1/webhooks/alertmanager", data=am_body(am_alert()),
+                                 headers={**AUTH, "Content-Type": "application/json"})  # fmt: skip
+    assert response.status == 202
+    run: dict[str, Any] = {}
+
+    async def finished() -> bool:
+        nonlocal run
+        runs = (await (await client.get("/v1/runs", headers=AUTH)).json())["runs"]
+        run = runs[0] if runs else {}
+        return bool(run) and run["state"] not in ("running", "pending")
+
+    await wait_for(finished, timeout=15)
+    assert run["state"] == "succeeded", run
+    conns, cache = run["steps"]
+    assert conns["output"]["row_count"] >= 1
+    assert "used_memory" in cache["output"]["sections"]["memory"]
+    assert "connected_clients" in cache["output"]["sections"]["clients"]
+    assert conns["params"]["target"] == "orders"  # the DSN itself never enters a record
+
+
+async def test_a_rule_naming_an_unconfigured_target_fails_clearly(
+    make_client: AppFactory, rules_dir: Path
+) -> None:
+    (rules_dir / "r.yaml").write_text(RULE)
+    client = await make_client()
+    await client.post("/v1/webhooks/alertmanager", data=am_body(am_alert()),
+                      headers={**AUTH, "Content-Type": "application/json"})  # fmt: skip
+    run: dict[str, Any] = {}
+
+    async def finished() -> bool:
+        nonlocal run
+        runs = (await (await client.get("/v1/runs", headers=AUTH)).json())["runs"]
+        run = runs[0] if runs else {}
+        return bool(run) and run["state"] not in ("running", "pending")
+
+    await wait_for(finished, timeout=15)
+    assert run["state"] == "failed"
+    assert "RESPONDER_POSTGRES_TARGETS" in run["steps"][0]["error"]
