@@ -28,15 +28,7 @@ async def test_rules_read_the_configured_postgres_and_redis_targets(
     response = await client.post("/v1/webhooks/alertmanager", data=am_body(am_alert()),
                                  headers={**AUTH, "Content-Type": "application/json"})  # fmt: skip
     assert response.status == 202
-    run: dict[str, Any] = {}
-
-    async def finished() -> bool:
-        nonlocal run
-        runs = (await (await client.get("/v1/runs", headers=AUTH)).json())["runs"]
-        run = runs[0] if runs else {}
-        return bool(run) and run["state"] not in ("running", "pending")
-
-    await wait_for(finished, timeout=15)
+    run = await _only_run(client)
     assert run["state"] == "succeeded", run
     conns, cache = run["steps"]
     assert conns["output"]["row_count"] >= 1
@@ -52,6 +44,13 @@ async def test_a_rule_naming_an_unconfigured_target_fails_clearly(
     client = await make_client()
     await client.post("/v1/webhooks/alertmanager", data=am_body(am_alert()),
                       headers={**AUTH, "Content-Type": "application/json"})  # fmt: skip
+    run = await _only_run(client)
+    assert run["state"] == "failed"
+    assert "RESPONDER_POSTGRES_TARGETS" in run["steps"][0]["error"]
+
+
+async def _only_run(client: Any) -> dict[str, Any]:
+    """The single run, once it has finished."""
     run: dict[str, Any] = {}
 
     async def finished() -> bool:
@@ -61,5 +60,4 @@ async def test_a_rule_naming_an_unconfigured_target_fails_clearly(
         return bool(run) and run["state"] not in ("running", "pending")
 
     await wait_for(finished, timeout=15)
-    assert run["state"] == "failed"
-    assert "RESPONDER_POSTGRES_TARGETS" in run["steps"][0]["error"]
+    return run
