@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -76,3 +76,36 @@ async def wait_for(predicate: Callable[[], Awaitable[bool]], timeout: float = 5.
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError("condition not reached in time")
         await asyncio.sleep(0.02)
+
+
+def _dump_asyncio_tasks(signum: int, frame: object) -> None:
+    """`kill -USR1 <pytest pid>` prints every asyncio task of the running loop (for hangs)."""
+    import sys
+
+    loop = asyncio._get_running_loop()
+    if loop is None:
+        print("no running event loop", file=sys.stderr)
+        return
+    for task in asyncio.all_tasks(loop):
+        print(f"--- {task.get_name()}", file=sys.stderr)
+        task.print_stack(file=sys.stderr)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    import signal
+
+    signal.signal(signal.SIGUSR1, _dump_asyncio_tasks)
+
+
+@pytest.fixture(autouse=True)
+def _hang_watchdog() -> Iterator[None]:
+    """If a test (with its teardown) runs past 60 s, dump the asyncio tasks once."""
+    import os
+    import signal
+    import threading
+
+    timer = threading.Timer(60.0, os.kill, (os.getpid(), signal.SIGUSR1))
+    timer.daemon = True
+    timer.start()
+    yield
+    timer.cancel()

@@ -72,7 +72,8 @@ class SqliteWriter:
         self._closed = False
         thread.start()
         try:
-            await asyncio.wait_for(asyncio.shield(ready), self._timeout)
+            async with asyncio.timeout(self._timeout):
+                await asyncio.shield(ready)
         except BaseException as exc:
             with suppress(StoreUnavailableError):
                 await self.close()
@@ -88,7 +89,8 @@ class SqliteWriter:
         if not self._stopped.done():
             self._queue.put(None)
         try:
-            await asyncio.wait_for(asyncio.shield(self._stopped), self._timeout)
+            async with asyncio.timeout(self._timeout):
+                await asyncio.shield(self._stopped)
         except TimeoutError as exc:
             raise self.unavailable("not stopped in time; queued writes may be lost") from exc
         self._thread.join()
@@ -101,11 +103,16 @@ class SqliteWriter:
         item = _Item(work, write, loop, loop.create_future())
         self._queue.put(item)
         try:
-            return await asyncio.wait_for(item.future, self._timeout)
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
+            # cancellation that arrives as the future completes, and a cancelled caller
+            # (a task being stopped at shutdown) would then never stop.
+            async with asyncio.timeout(self._timeout):
+                result: T = await item.future
         except TimeoutError as exc:
             raise self.unavailable(f"no answer within {self._timeout}s") from exc
         finally:
             item.abandoned = True  # timed out or cancelled: skip it if not started yet
+        return result
 
     def unavailable(self, cause: object) -> StoreUnavailableError:
         """A StoreUnavailableError saying what to check about the file."""

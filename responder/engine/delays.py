@@ -36,6 +36,8 @@ class DelayPoller:
                     self._spawn(claimed)
                 await self._expire()
             except Exception:
+                if _cancelling():
+                    raise  # a library turned our cancellation into an error: stop anyway
                 log.exception("delay_poll_failed", hint="retrying at the next poll")
             await asyncio.sleep(self._interval)
 
@@ -62,3 +64,9 @@ class DelayPoller:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+
+
+def _cancelling() -> bool:
+    """Whether the current task has been asked to stop."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0

@@ -97,6 +97,8 @@ class Leases:
             except CoordinationUnavailableError as exc:
                 log.warning("lease_renewal_failed", error=str(exc))
             except Exception:
+                if (task := asyncio.current_task()) is not None and task.cancelling():
+                    raise  # a library turned our cancellation into an error: stop anyway
                 log.exception("lease_loop_failed")
             ticks += 1
             await asyncio.sleep(period)
