@@ -13,6 +13,13 @@ from responder.models.rules import Budget
 from responder.models.runs import AuditEvent, RunQuery, RunRecord, RunState, StoredAlert
 
 
+def check_limit(limit: int) -> int:
+    """The port contract for every `limit`: at least 1 (ValueError otherwise)."""
+    if limit < 1:
+        raise ValueError(f"limit must be at least 1, got {limit}")
+    return limit
+
+
 class Clock(Protocol):
     """Time as an argument: the engine never reads the wall clock directly."""
 

@@ -35,6 +35,7 @@ from responder.errors import StoreUnavailableError
 from responder.models.alerts import Delivery, Source
 from responder.models.approvals import Approval, ApprovalState
 from responder.models.runs import AuditEvent, RunQuery, RunRecord, RunState, StoredAlert
+from responder.ports import check_limit
 
 T = TypeVar("T")
 _ERRORS = (psycopg.Error, OSError)
@@ -118,8 +119,7 @@ class PostgresStore:
 
     async def unprocessed_alerts(self, limit: int) -> list[StoredAlert]:
         """Alerts not yet marked processed, oldest (lowest id) first."""
-        if limit < 1:
-            raise ValueError(f"limit must be at least 1, got {limit}")
+        check_limit(limit)
         where = "WHERE processed_at IS NULL ORDER BY id LIMIT %s"
         return await self._run(lambda conn: queries.select_alerts(conn, where, [limit]))
 
@@ -153,8 +153,7 @@ class PostgresStore:
 
     async def due_runs(self, now: datetime, limit: int) -> list[RunRecord]:
         """Pending runs whose `not_before` is at or before `now`, earliest first."""
-        if limit < 1:
-            raise ValueError(f"limit must be at least 1, got {limit}")
+        check_limit(limit)
         params = [queries.encode(now)]
         return await self._runs(queries.DUE_FILTER, params, queries.DUE_ORDER, limit)
 
@@ -218,15 +217,13 @@ class PostgresStore:
         self, state: ApprovalState | None = None, *, run_id: str | None = None, limit: int = 100
     ) -> list[Approval]:
         """Approvals filtered by state and/or run, newest `requested_at` first (ties by id)."""
-        if limit < 1:
-            raise ValueError(f"limit must be at least 1, got {limit}")
+        check_limit(limit)
         where, params = approvals.list_filter(state, run_id)
         return await self._approvals(where, params, approvals.NEWEST_FIRST, limit)
 
     async def expired_approvals(self, now: datetime, limit: int) -> list[Approval]:
         """Pending approvals whose `expires_at` is at or before `now`, oldest expiry first."""
-        if limit < 1:
-            raise ValueError(f"limit must be at least 1, got {limit}")
+        check_limit(limit)
         params = [queries.encode(now)]
         return await self._approvals(
             approvals.EXPIRED_FILTER, params, approvals.EXPIRY_ORDER, limit

@@ -21,6 +21,7 @@ from responder.adapters.sqlite_writer import THREAD_NAME, SqliteWriter
 from responder.models.alerts import Delivery, Source
 from responder.models.approvals import Approval, ApprovalState
 from responder.models.runs import AuditEvent, RunQuery, RunRecord, RunState, StoredAlert
+from responder.ports import check_limit
 
 __all__ = ["THREAD_NAME", "SqliteStore"]
 
@@ -58,8 +59,7 @@ class SqliteStore:
 
     async def unprocessed_alerts(self, limit: int) -> list[StoredAlert]:
         """Alerts not yet marked processed, oldest (lowest id) first."""
-        if limit < 1:
-            raise ValueError(f"limit must be at least 1, got {limit}")
+        check_limit(limit)
         return await self._call(partial(queries.select_unprocessed, limit=limit), write=False)
 
     async def mark_alert_processed(self, alert_id: int, at: datetime) -> None:
@@ -84,8 +84,7 @@ class SqliteStore:
 
     async def due_runs(self, now: datetime, limit: int) -> list[RunRecord]:
         """Pending runs whose `not_before` is at or before `now`, earliest first."""
-        if limit < 1:
-            raise ValueError(f"limit must be at least 1, got {limit}")
+        check_limit(limit)
         params: list[Any] = [to_text(now)]
         return await self._runs(queries.DUE_FILTER, params, order=queries.DUE_ORDER, limit=limit)
 
@@ -147,15 +146,13 @@ class SqliteStore:
         self, state: ApprovalState | None = None, *, run_id: str | None = None, limit: int = 100
     ) -> list[Approval]:
         """Approvals filtered by state and/or run, newest `requested_at` first (ties by id)."""
-        if limit < 1:
-            raise ValueError(f"limit must be at least 1, got {limit}")
+        check_limit(limit)
         where, params = approvals.list_filter(state, run_id)
         return await self._approvals(where, params, order=approvals.NEWEST_FIRST, limit=limit)
 
     async def expired_approvals(self, now: datetime, limit: int) -> list[Approval]:
         """Pending approvals whose `expires_at` is at or before `now`, oldest expiry first."""
-        if limit < 1:
-            raise ValueError(f"limit must be at least 1, got {limit}")
+        check_limit(limit)
         params: list[Any] = [to_text(now)]
         filter_, order = approvals.EXPIRED_FILTER, approvals.EXPIRY_ORDER
         return await self._approvals(filter_, params, order=order, limit=limit)
