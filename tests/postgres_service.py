@@ -32,7 +32,6 @@ import os
 import pwd
 import shlex
 import shutil
-import socket
 import subprocess
 import tempfile
 import uuid
@@ -43,6 +42,8 @@ from typing import NoReturn
 import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from tests.loopback import free_port
 
 CONFIGURED = "RESPONDER_TEST_DATABASE_URL"
 PROBE_PORT = "RESPONDER_TEST_PG_PORT"
@@ -61,13 +62,6 @@ def reachable(dsn: str) -> str | None:
     except psycopg.Error as exc:
         return " ".join(str(exc).split())
     return None
-
-
-def free_port() -> int:
-    """A TCP port of 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _bindir() -> Path:

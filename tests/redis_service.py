@@ -20,7 +20,6 @@ import atexit
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -33,17 +32,11 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from tests.loopback import free_port
+
 
 class RedisUnavailableError(RuntimeError):
     """No Redis could be reached or started; the message says why."""
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def answers(url: str, timeout: float = 0.5) -> bool:

@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from tests.daemons import HEADERS, REPO, Daemon, free_port
+from tests.daemons import HEADERS, REPO, Daemon
+from tests.loopback import free_port
 from tests.payload_builders import am_alert, am_body
 
 RULE = """

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import gzip
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -16,6 +15,7 @@ from aiohttp.test_utils import TestServer
 from responder.adapters.http_client import AiohttpHttpApi
 from responder.errors import PermanentError, TemporaryError
 from responder.models.http import HttpRequest
+from tests.loopback import free_port
 
 ServerFactory = Callable[..., Awaitable[TestServer]]
 
@@ -175,15 +175,8 @@ async def test_timeout_is_temporary(api: AiohttpHttpApi, server: TestServer) -> 
     assert "timeout_seconds" in message
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 async def test_connection_refused_is_temporary(api: AiohttpHttpApi) -> None:
-    port = _free_port()
+    port = free_port()
     with pytest.raises(TemporaryError) as caught:
         await api.send(_request(f"http://127.0.0.1:{port}/x?token=secret"))
     message = str(caught.value)

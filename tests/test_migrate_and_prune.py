@@ -21,7 +21,7 @@ from responder.commands.pruning import prune_command, whoami
 from responder.models.runs import AuditEvent, AuditKind
 from responder.ports import Store
 from tests.contracts import T0
-from tests.postgres_service import free_port
+from tests.loopback import free_port
 
 NOW = T0 + timedelta(days=365)
 

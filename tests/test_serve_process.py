@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from tests.conformance import PAYLOAD_DIR
-from tests.daemons import REPO, TOKEN, Daemon, free_port
+from tests.daemons import REPO, TOKEN, Daemon
+from tests.loopback import free_port
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from responder.adapters.sqlite_store import SqliteStore
 from responder.errors import StoreUnavailableError
 from responder.models.runs import AuditEvent, AuditKind, RunState
 from tests.contracts import T0, make_run
-from tests.postgres_service import free_port
+from tests.loopback import free_port
 
 SHIPPED = [m.name for m in migrating.shipped_migrations()]
 

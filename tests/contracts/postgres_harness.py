@@ -17,7 +17,7 @@ from psycopg.rows import TupleRow
 
 from responder.adapters.postgres_store import PostgresStore
 from responder.ports import Store
-from tests.postgres_service import free_port
+from tests.loopback import free_port
 
 _POISON_TABLES = ("alerts", "writable_probe")
 

@@ -20,7 +20,8 @@ from responder.adapters.redis_coordinator import RedisCoordinator
 from responder.errors import CoordinationUnavailableError
 from responder.models.rules import Budget
 from tests.contracts.coordinator_harnesses import RedisHarness
-from tests.redis_service import RedisProcess, free_port
+from tests.loopback import free_port
+from tests.redis_service import RedisProcess
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 HOUR, DAY = timedelta(hours=1), timedelta(days=1)
