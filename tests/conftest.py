@@ -20,6 +20,8 @@ pytest_plugins = ["tests.postgres_service", "tests.redis_service"]
 
 TOKEN = "test-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
+READER_TOKEN = "reader-token"
+READ = {"Authorization": f"Bearer {READER_TOKEN}"}  # may read the operator API, never decide
 
 AppFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
 
@@ -46,6 +48,7 @@ def make_settings(tmp_path: Path, rules_dir: Path, **overrides: Any) -> Settings
         "data_dir": tmp_path / "data",
         "webhook_token": SecretStr(TOKEN),
         "sentry_client_secret": SecretStr("test-client-secret"),
+        "reader_tokens": SecretStr(f"tester:{READER_TOKEN}"),
         "workers": 2,
         "drain_seconds": 2.0,
         "rules_poll_seconds": 0.1,

@@ -18,19 +18,22 @@ from tests.loopback import free_port
 REPO = Path(__file__).resolve().parents[1]
 TOKEN = "process-token"
 HEADERS = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+READER_TOKEN = "process-reader-token"
+READ = {"Authorization": f"Bearer {READER_TOKEN}"}  # the operator API's read side
 
 
 class Daemon:
     """One `python -m responder serve` process, its log file and a tiny HTTP client."""
 
-    def __init__(self, workdir: Path, rules: Path, **env: str) -> None:
-        self.port = free_port()
+    def __init__(self, workdir: Path, rules: Path, port: int | None = None, /, **env: str) -> None:
+        self.port = port or free_port()  # a restart on the same port keeps senders' URLs valid
         self.rules = rules
         workdir.mkdir(parents=True, exist_ok=True)
         self.log_path = workdir / f"daemon-{self.port}.log"
         self.env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "RESPONDER_WEBHOOK_TOKEN": TOKEN,
+            "RESPONDER_READER_TOKENS": f"tester:{READER_TOKEN}",
             "RESPONDER_LISTEN": f"127.0.0.1:{self.port}",
             "RESPONDER_RULES_DIR": str(rules),
             "RESPONDER_DATA_DIR": str(workdir / "data"),

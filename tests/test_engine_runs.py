@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 
 from responder.web import keys
-from tests.conftest import AUTH, AppFactory, wait_for
+from tests.conftest import AUTH, READ, AppFactory, wait_for
 from tests.payload_builders import am_alert, am_body
 from tests.targets import Target
 
@@ -28,7 +28,7 @@ async def post(client: TestClient[Any, Any], *alerts: dict[str, Any]) -> None:
 
 
 async def runs(client: TestClient[Any, Any], **query: str) -> list[dict[str, Any]]:
-    response = await client.get("/v1/runs", params=query, headers=AUTH)
+    response = await client.get("/v1/runs", params=query, headers=READ)
     assert response.status == 200
     body: dict[str, Any] = await response.json()
     result: list[dict[str, Any]] = body["runs"]
@@ -80,7 +80,7 @@ async def test_rule_fires_runs_steps_in_order_and_records_them(
     assert target.hits("/contain") == 1
     contain = next(r for r in target.requests if r["path"] == "/contain")
     assert contain["json"]["key"] == "UP"  # rendered from the earlier step's output
-    detail = await (await client.get(f"/v1/runs/{run['run_id']}", headers=AUTH)).json()
+    detail = await (await client.get(f"/v1/runs/{run['run_id']}", headers=READ)).json()
     kinds = [e["kind"] for e in detail["audit"]]
     assert kinds[0] == "rule_matched"
     assert kinds.count("step_started") == 2
@@ -90,7 +90,7 @@ async def test_rule_fires_runs_steps_in_order_and_records_them(
                      and e["step_id"] == "contain")  # fmt: skip
     assert contained["details"]["verified"] is True
     assert contained["details"]["summary"] == "contained UP (200)"
-    timeline = await (await client.get(f"/v1/runs/{run['run_id']}/timeline", headers=AUTH)).json()
+    timeline = await (await client.get(f"/v1/runs/{run['run_id']}/timeline", headers=READ)).json()
     assert "action `contain` (test.contain) ok, verified" in timeline["markdown"]
     assert detail["steps"][0]["output"]["status"] == 200
     assert detail["alert"]["labels"]["instance"] == "db-1"
@@ -173,7 +173,7 @@ async def test_dry_run_records_rendered_requests_and_touches_nothing(
     assert health["reason"] == "dry_run"
     assert health["params"]["url"] == f"{target.base_url}/health/db-9"
     assert contain["reason"] == "dry_run"
-    detail = await (await client.get(f"/v1/runs/{run['run_id']}", headers=AUTH)).json()
+    detail = await (await client.get(f"/v1/runs/{run['run_id']}", headers=READ)).json()
     assert [e["kind"] for e in detail["audit"]].count("step_would_run") == 2
 
 
@@ -254,7 +254,7 @@ steps:
     [run] = await runs(client)
     assert [s["state"] for s in run["steps"]] == ["succeeded", "waiting_approval"]
     assert run["steps"][1]["params"]["url"] == f"{target.base_url}/contain"
-    detail = await (await client.get(f"/v1/runs/{run['run_id']}", headers=AUTH)).json()
+    detail = await (await client.get(f"/v1/runs/{run['run_id']}", headers=READ)).json()
     assert "approval_requested" in [e["kind"] for e in detail["audit"]]
     await post(client, am_alert(status="resolved", fingerprint="g1"))
     await wait_for(lambda: _any_state(client, "cancelled"))
@@ -390,11 +390,11 @@ steps: [{id: n, action: log, with: {message: hi}}]
         await post(client, am_alert(fingerprint=f"n{i}"))
     await settled(client, 3)
     assert (await client.get("/v1/runs")).status == 401
-    page = await (await client.get("/v1/runs", params={"limit": "2"}, headers=AUTH)).json()
+    page = await (await client.get("/v1/runs", params={"limit": "2"}, headers=READ)).json()
     assert len(page["runs"]) == 2
     assert page["next"]
     rest = await (
-        await client.get("/v1/runs", params={"limit": "2", "before": page["next"]}, headers=AUTH)
+        await client.get("/v1/runs", params={"limit": "2", "before": page["next"]}, headers=READ)
     ).json()
     assert len(rest["runs"]) == 1
     assert await runs(client, rule="nope") == []
@@ -403,14 +403,14 @@ steps: [{id: n, action: log, with: {message: hi}}]
     assert one["fingerprint"] == "n1"
     assert len(await runs(client, source="alertmanager")) == 3
     assert await runs(client, source="sentry") == []
-    bad = await client.get("/v1/runs", params={"status": "weird"}, headers=AUTH)
+    bad = await client.get("/v1/runs", params={"status": "weird"}, headers=READ)
     assert bad.status == 400
-    missing = await client.get("/v1/runs/doesnotexist", headers=AUTH)
+    missing = await client.get("/v1/runs/doesnotexist", headers=READ)
     assert missing.status == 404
 
 
 async def _state(client: TestClient[Any, Any], run_id: str, state: str) -> bool:
-    body = await (await client.get(f"/v1/runs/{run_id}", headers=AUTH)).json()
+    body = await (await client.get(f"/v1/runs/{run_id}", headers=READ)).json()
     return bool(body["state"] == state)
 
 

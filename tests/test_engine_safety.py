@@ -12,7 +12,7 @@ from responder.adapters.sqlite_store import SqliteStore
 from responder.models.alerts import Source
 from responder.models.runs import RunRecord, RunState, StepRecord, StepState
 from responder.web import keys
-from tests.conftest import AUTH, AppFactory, wait_for
+from tests.conftest import AUTH, READ, AppFactory, wait_for
 from tests.payload_builders import am_alert, am_body
 from tests.targets import Target
 
@@ -27,7 +27,7 @@ async def post(client: TestClient[Any, Any], *alerts: dict[str, Any]) -> None:
 
 
 async def runs(client: TestClient[Any, Any]) -> list[dict[str, Any]]:
-    body: dict[str, Any] = await (await client.get("/v1/runs", headers=AUTH)).json()
+    body: dict[str, Any] = await (await client.get("/v1/runs", headers=READ)).json()
     found: list[dict[str, Any]] = body["runs"]
     return found
 
@@ -129,7 +129,7 @@ async def test_runs_of_a_dead_replica_are_abandoned_and_live_ones_kept(
     await store.save_run(running("dead", "replica-gone-123"))
     await store.close()
     client = await make_client(instance_id="replica-new-1")
-    body = await (await client.get("/v1/runs/dead", headers=AUTH)).json()
+    body = await (await client.get("/v1/runs/dead", headers=READ)).json()
     assert body["state"] == "abandoned"
     assert "lease expired" in body["reason"]
     assert body["steps"][0]["state"] == "cancelled"
@@ -148,5 +148,5 @@ async def test_runs_of_a_dead_replica_are_abandoned_and_live_ones_kept(
                     client.app[keys.CLOCK], instance_id="replica-new-1",
                     lease=timedelta(seconds=15))  # fmt: skip
     assert await leases.sweep() == 0
-    kept = await (await client.get("/v1/runs/alive", headers=AUTH)).json()
+    kept = await (await client.get("/v1/runs/alive", headers=READ)).json()
     assert kept["state"] == "running"

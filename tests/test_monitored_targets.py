@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from tests.conftest import AUTH, AppFactory, wait_for
+from tests.conftest import AUTH, READ, AppFactory, wait_for
 from tests.payload_builders import am_alert, am_body
 
 RULE = """
@@ -55,7 +55,7 @@ async def _only_run(client: Any) -> dict[str, Any]:
 
     async def finished() -> bool:
         nonlocal run
-        runs = (await (await client.get("/v1/runs", headers=AUTH)).json())["runs"]
+        runs = (await (await client.get("/v1/runs", headers=READ)).json())["runs"]
         run = runs[0] if runs else {}
         return bool(run) and run["state"] not in ("running", "pending")
 

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from pydantic import SecretStr
 from schemathesis.core.result import Ok
 
-from tests.conftest import AUTH, TOKEN, AppFactory, wait_for
+from tests.conftest import AUTH, READ, TOKEN, AppFactory, wait_for
 from tests.payload_builders import am_alert, am_body
 
 APPROVER = "alice-token"
@@ -100,7 +100,7 @@ async def _seed(client: Any) -> list[dict[str, Any]]:
 
     async def both_pending() -> bool:
         nonlocal found
-        response = await client.get("/v1/approvals?status=pending", headers=AUTH)
+        response = await client.get("/v1/approvals?status=pending", headers=READ)
         found = (await response.json())["approvals"]
         return len(found) == 2
 

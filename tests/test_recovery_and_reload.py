@@ -11,7 +11,7 @@ from responder.core.normalising import parse_alertmanager
 from responder.models.alerts import Source
 from responder.models.runs import RunRecord, RunState, StepRecord, StepState
 from responder.web import keys
-from tests.conftest import AUTH, AppFactory, wait_for
+from tests.conftest import AUTH, READ, AppFactory, wait_for
 from tests.payload_builders import am_alert, am_body
 
 NOTE_RULE = """
@@ -42,7 +42,7 @@ async def test_alerts_received_but_not_processed_are_picked_up_at_start(
     app_store = client.app[keys.STORE]
 
     async def both_ran() -> bool:
-        runs = (await (await client.get("/v1/runs", headers=AUTH)).json())["runs"]
+        runs = (await (await client.get("/v1/runs", headers=READ)).json())["runs"]
         return len(runs) == 2 and all(r["state"] == "succeeded" for r in runs)
 
     await wait_for(both_ran)
@@ -78,7 +78,7 @@ async def test_runs_left_running_are_abandoned_not_rerun(
     await store.close()
 
     client = await make_client()
-    body = await (await client.get("/v1/runs/interrupted", headers=AUTH)).json()
+    body = await (await client.get("/v1/runs/interrupted", headers=READ)).json()
     assert body["state"] == "abandoned"
     assert "not resumed so that no step runs twice" in body["reason"]
     assert [s["state"] for s in body["steps"]] == ["succeeded", "cancelled", "cancelled"]
@@ -118,7 +118,7 @@ async def test_rule_files_reload_on_change_and_bad_sets_are_refused(
     )
 
     async def two_runs() -> bool:
-        runs = (await (await client.get("/v1/runs", headers=AUTH)).json())["runs"]
+        runs = (await (await client.get("/v1/runs", headers=READ)).json())["runs"]
         return sorted(r["rule_id"] for r in runs) == ["note", "second"]
 
     await wait_for(two_runs)
@@ -130,7 +130,7 @@ async def test_rules_endpoint_shows_the_active_set_and_its_version(
     (rules_dir / "r.yaml").write_text(NOTE_RULE)
     client = await make_client()
     assert (await client.get("/v1/rules")).status == 401
-    body = await (await client.get("/v1/rules", headers=AUTH)).json()
+    body = await (await client.get("/v1/rules", headers=READ)).json()
     assert body["digest"] == client.app[keys.RULEBOOK].current.digest
     [rule] = body["rules"]
     assert rule["id"] == "note"

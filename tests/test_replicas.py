@@ -14,7 +14,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from pydantic import SecretStr
 
-from tests.conftest import AUTH, AppFactory, wait_for
+from tests.conftest import AUTH, READ, AppFactory, wait_for
 from tests.daemons import HEADERS, Daemon
 from tests.payload_builders import am_alert, am_body
 from tests.redis_service import RedisProcess
@@ -46,7 +46,7 @@ steps:
 
 
 async def _runs(client: Any) -> list[dict[str, Any]]:
-    body: dict[str, Any] = await (await client.get("/v1/runs", headers=AUTH)).json()
+    body: dict[str, Any] = await (await client.get("/v1/runs", headers=READ)).json()
     found: list[dict[str, Any]] = body["runs"]
     return found
 

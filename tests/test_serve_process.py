@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conformance import PAYLOAD_DIR
-from tests.daemons import REPO, TOKEN, Daemon
+from tests.daemons import READ, REPO, TOKEN, Daemon
 from tests.loopback import free_port
 
 
@@ -46,7 +46,7 @@ def test_newcomer_flow_payload_logs_metrics_sighup_and_sigterm(daemon: Daemon) -
     daemon.wait_event("run_finished", rule="disk-full-triage")
     assert daemon.wait_event("alert_received")["alert"] == "DiskFull"
 
-    status, runs = daemon.request("/v1/runs", headers={"Authorization": f"Bearer {TOKEN}"})
+    status, runs = daemon.request("/v1/runs", headers=READ)
     assert status == 200
     [run] = json.loads(runs)["runs"]
     assert run["state"] == "succeeded"

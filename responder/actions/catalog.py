@@ -38,6 +38,10 @@ class PolicyCatalog:
         """The action's own deadline."""
         return self.registry.get(name).default_timeout
 
+    def best_effort(self, name: str) -> bool:
+        """Whether the action's failures are tolerated by default (notifications)."""
+        return self.registry.get(name).best_effort
+
     def model(self, name: str, params: Mapping[str, Any]) -> BaseModel:
         """Validated params model, after the action's static policy check."""
         model = self.registry.validate(name, params)

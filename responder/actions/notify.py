@@ -234,4 +234,5 @@ NOTIFY_WEBHOOK: ActionSpec[WebhookParams] = ActionSpec(
     run=_run_webhook,
     describe=_describe_webhook,
     check=_check_webhook,
+    best_effort=True,
 )

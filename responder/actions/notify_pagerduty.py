@@ -189,4 +189,5 @@ NOTIFY_PAGERDUTY: ActionSpec[PagerDutyParams] = ActionSpec(
     run=_run,
     describe=_describe,
     check=_check,
+    best_effort=True,
 )

@@ -66,6 +66,9 @@ class ActionSpec(Generic[P]):
     # The class of one concrete call, when it depends on the params (an HTTP GET reads, a POST
     # may write); `action_class` is then the class assumed before the params are known.
     classify: Callable[[P], ActionClass] | None = None
+    # A failure is recorded but neither stops later steps nor fails the run, unless the step
+    # sets `continue_on_failure: false` (notifications: a dead Slack never blocks containment).
+    best_effort: bool = False
 
 
 def format_validation_error(action: str, exc: ValidationError) -> str:

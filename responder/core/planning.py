@@ -29,6 +29,10 @@ class ActionCatalog(Protocol):
         """The action's own deadline when the step sets none."""
         ...
 
+    def best_effort(self, name: str) -> bool:
+        """Whether a failure of this action is tolerated unless the step says otherwise."""
+        ...
+
     def validate_params(self, name: str, params: Mapping[str, Any]) -> dict[str, Any]:
         """Validate rendered params (model + allowlists); return them normalised.
 
@@ -113,7 +117,11 @@ def _plan_step(
         approval_ttl=spec.approval.ttl if spec.approval else None,
         approvers=spec.approval.approvers if spec.approval else (),
         timeout=timeout,
-        continue_on_failure=spec.continue_on_failure,
+        continue_on_failure=(
+            catalog.best_effort(spec.action)
+            if spec.continue_on_failure is None
+            else spec.continue_on_failure
+        ),
     )
 
 

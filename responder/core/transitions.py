@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
@@ -99,9 +100,15 @@ def skip_open_steps(run: RunRecord, at: datetime, reason: str) -> RunRecord:
     return run.model_copy(update={"steps": steps, "updated_at": at})
 
 
-def final_state(run: RunRecord) -> RunState:
-    """The terminal state a run reaches once no step is left to run."""
-    states = {s.state for s in run.steps}
+def final_state(run: RunRecord, tolerated: Collection[str] = ()) -> RunState:
+    """The terminal state a run reaches once no step is left to run.
+
+    A failed step whose id is in `tolerated` (continue_on_failure) stays failed but does not
+    fail the run.
+    """
+    states = {
+        s.state for s in run.steps if not (s.state is StepState.FAILED and s.step_id in tolerated)
+    }
     if StepState.FAILED in states:
         return RunState.FAILED
     if states and states <= {StepState.SKIPPED}:

@@ -110,7 +110,8 @@ class Executor:
                 return run
             results[step.step_id] = _view(step)
             failed = failed or (step.state is StepState.FAILED and not planned.continue_on_failure)
-        run = move_run(run, final_state(run), self._clock.now())
+        tolerated = {p.step_id for p in plan.steps if p.continue_on_failure}
+        run = move_run(run, final_state(run, tolerated), self._clock.now())
         await self._recorder.save(run)
         await self._recorder.audit(
             AuditKind.RUN_FINISHED, run, details={"state": run.state.value, "dry_run": run.dry_run}

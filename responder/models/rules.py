@@ -227,7 +227,8 @@ class StepSpec(BaseModel):
     if_: str | None = Field(default=None, alias="if")
     approval: Approval | None = None
     timeout: Duration | None = None
-    continue_on_failure: bool = False
+    # None: the action's default (notify.* tolerate failures, everything else does not)
+    continue_on_failure: bool | None = None
 
     @field_validator("id")
     @classmethod

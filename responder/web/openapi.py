@@ -117,7 +117,7 @@ _RESPONSES: list[type[BaseModel]] = [
     Health, Readiness,
 ]  # fmt: skip
 _STR: Json = {"type": "string"}
-_READERS: list[Json] = [{"readerToken": []}, {"approverToken": []}, {"webhookToken": []}]
+_READERS: list[Json] = [{"readerToken": []}, {"approverToken": []}]
 _WEBHOOK: list[Json] = [{"webhookToken": []}, {"webhookBasic": []}]
 _SENTRY: list[Json] = [{"sentrySignature": []}, {"webhookToken": []}, {"sentryLegacyToken": []}]
 
