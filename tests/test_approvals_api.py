@@ -221,6 +221,10 @@ async def test_bad_requests_are_problems(
     bad = await client.post("/v1/approvals/nope/approve", data=b"{", headers={**ALICE, **JSON})
     assert bad.status == 400
     assert (await client.get("/v1/approvals?status=weird", headers=ALICE)).status == 400
+    for limit in ("0", "501", "x"):  # the same bounds as /v1/runs, refused rather than clamped
+        refused = await client.get(f"/v1/approvals?limit={limit}", headers=ALICE)
+        assert refused.status == 400
+        assert "1 to 500" in (await refused.json())["detail"]
     assert (await client.get("/v1/approvals")).status == 401
 
 

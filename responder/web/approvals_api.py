@@ -32,11 +32,14 @@ async def list_approvals(request: web.Request) -> web.StreamResponse:
     try:
         state = ApprovalState(status) if status else None
         limit = int(request.query.get("limit", "100"))
+        if not 1 <= limit <= 500:
+            raise ValueError(limit)
     except ValueError:
         states = ", ".join(s.value for s in ApprovalState)
-        return problem(400, "Invalid query", f"status is one of {states}; limit is a number",
+        return problem(400, "Invalid query",
+                       f"status is one of {states}; limit is a number from 1 to 500",
                        slug="invalid-query")  # fmt: skip
-    found = await request.app[keys.STORE].list_approvals(state, limit=max(1, min(limit, 500)))
+    found = await request.app[keys.STORE].list_approvals(state, limit=limit)
     desk = request.app[keys.DESK]
     return web.json_response({"approvals": [
         {**a.model_dump(mode="json"), "approve_url": desk.approve_url(a.approval_id)}

@@ -209,7 +209,7 @@ def _operations() -> dict[tuple[str, str], Json]:
         ("get", "/v1/approvals"): _op(
             "Approvals, newest first", _READERS, _body("ApprovalsPage", "approvals"),
             _query("status", "approval state", _enum(ApprovalState)),
-            _query("limit", "page size, clamped to 1..500", {"type": "integer", "default": 100}),
+            _query("limit", "page size", {**limit, "default": 100}),
             s400="invalid filter", s401="no reader token"),
         ("post", "/v1/approvals/{approval_id}/approve"): _decision("Approve"),
         ("post", "/v1/approvals/{approval_id}/reject"): _decision("Reject"),
