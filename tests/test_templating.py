@@ -70,6 +70,9 @@ CONTEXT = build_context(ALERT, STEPS)
         ("{{ steps.reset.output.code }}", "500"),
         ("{{ labels.pod | regex_replace('-[a-z0-9]+-[a-z0-9]+$', '') }}", "notifier"),
         ("{{ 'ABC' | regex_replace('b', 'x', ignorecase=True) }}", "AxC"),
+        ("{{ '../../admin?x=1#y' | path_segment }}", "..%2F..%2Fadmin%3Fx%3D1%23y"),
+        ("{{ '..' | path_segment }}/{{ '.' | path_segment }}", "%2E%2E/%2E"),
+        ("{{ 'orders-api_v2~1' | path_segment }}", "orders-api_v2~1"),
         ("{% if labels.namespace == 'alerting' %}yes{% else %}no{% endif %}", "yes"),
     ],
 )

@@ -84,7 +84,16 @@ class LineLoader(yaml.SafeLoader):
 
 def read_documents(text: str) -> Iterator[YamlDocument]:
     """The documents of `text` (`---`-separated), each with its key lines."""
-    return LineLoader(text).documents()
+    try:
+        loader = LineLoader(text)  # the reader refuses NUL and other control characters here
+    except yaml.reader.ReaderError as exc:
+        line = text[: exc.position].count("\n") + 1
+        raise YamlSyntaxError(
+            line,
+            f"character {exc.character:#x} is not allowed in YAML (control characters); "
+            "remove it or quote it as an escape in a double-quoted string",
+        ) from exc
+    return loader.documents()
 
 
 def read_yaml_file(path: pathlib.Path) -> tuple[list[YamlDocument], list[tuple[int, str]]]:

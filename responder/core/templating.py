@@ -2,9 +2,9 @@
 
 Pure (Jinja is not IO). One `ImmutableSandboxedEnvironment` with `StrictUndefined`, no
 autoescape, no loader and no globals: templates see only the context built by
-`build_context` (`labels`, `annotations`, `alert`, `steps`) plus Jinja's built-in filters and
-`regex_replace`. Every failure (syntax, undefined name, sandbox violation, error raised while
-rendering) becomes a `TemplateError` that quotes the template and its line.
+`build_context` (`labels`, `annotations`, `alert`, `steps`) plus Jinja's built-in filters,
+`regex_replace` and `path_segment`. Every failure (syntax, undefined name, sandbox violation,
+error raised while rendering) becomes a `TemplateError` that quotes the template and its line.
 
 Rendering always produces strings: `"{{ labels.replicas }}"` renders to `"3"`, never `3`;
 action parameter models convert types. `None` renders as the empty string. Strings without
@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
+from urllib.parse import quote
 
 from jinja2 import StrictUndefined, Template, TemplateSyntaxError, UndefinedError, meta, nodes
 from jinja2.exceptions import SecurityError
@@ -42,6 +43,17 @@ def _regex_replace(
     return re.sub(pattern, replacement, str(value), flags=flags)
 
 
+def _path_segment(value: Any) -> str:
+    """`{{ labels.service | path_segment }}`: the value as ONE URL path segment.
+
+    Every byte but RFC 3986 unreserved characters is percent-encoded (so `/`, `?`, `#`, `%`
+    are too), and `.` / `..` become `%2E` / `%2E%2E`: a label can never climb out of the path
+    the rule wrote (Jinja's `urlencode` keeps `/`, so `../../admin` would survive it).
+    """
+    text = quote(str(value), safe="")
+    return text.replace(".", "%2E") if text in (".", "..") else text
+
+
 def _finalize(value: Any) -> Any:
     return "" if value is None else value
 
@@ -55,6 +67,7 @@ def _make_environment() -> ImmutableSandboxedEnvironment:
     )
     env.globals.clear()
     env.filters["regex_replace"] = _regex_replace
+    env.filters["path_segment"] = _path_segment
     return env
 
 
