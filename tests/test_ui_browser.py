@@ -4,6 +4,7 @@ real `responder serve` process over the DevTools protocol (no extra packages).""
 from __future__ import annotations
 
 import asyncio
+import base64
 import itertools
 import json
 import os
@@ -175,6 +176,14 @@ async def _devtools_port(path: Path, proc: asyncio.subprocess.Process, tmp_path:
     raise AssertionError("no DevToolsActivePort:\n" + (tmp_path / "chromium.log").read_text())
 
 
+async def _screenshot(browser: DevTools, path: Path) -> None:
+    """A PNG of the page as it is now, 1280 px wide (the README's picture of the UI)."""
+    await browser.call("Emulation.setDeviceMetricsOverride", width=1280, height=860,
+                       deviceScaleFactor=1, mobile=False)  # fmt: skip
+    shot = await browser.call("Page.captureScreenshot", format="png")
+    path.write_bytes(base64.b64decode(shot["data"]))
+
+
 def _step_state(within: str, step_id: str) -> str:
     """JS for the `data-step-state` of one step shown inside `within` (undefined if absent)."""
     return f"document.querySelector('{within} [data-step-id={step_id}]')?.dataset.stepState"
@@ -238,6 +247,9 @@ async def test_an_approver_approves_in_the_browser_and_sees_the_step_run(
     assert await browser.js("sessionStorage.getItem('responder.token')") == "alice-token"
     assert await browser.js("document.cookie") == ""
     assert "alice-token" not in await browser.js("location.href")
+
+    if os.environ.get("UI_SCREENSHOT"):  # UI_SCREENSHOT=docs/ui.png refreshes the README's
+        await _screenshot(browser, Path(os.environ["UI_SCREENSHOT"]))
 
     await browser.js(f"document.querySelector('{card} .comment').value = 'checked in the UI'")
     await browser.js(f"document.querySelector('{card} [data-decision=approve]').click()")
