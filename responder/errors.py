@@ -15,6 +15,11 @@ class TemporaryError(ResponderError):
         self.delay = delay
 
 
+class OutcomeUnknownError(TemporaryError):
+    """The request may have reached the target (timeout or reset after sending): repeating a
+    read is safe, repeating a write may act twice."""
+
+
 class PermanentError(ResponderError):
     """Retrying will not help: bad parameters, 4xx, refused by policy."""
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import socket
+import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import date
 from typing import Any
@@ -15,7 +17,7 @@ from pydantic import ValidationError
 from responder.actions.http import HTTP_REQUEST, HttpRequestParams, parse_json_body
 from responder.actions.registry import ActionContext
 from responder.adapters.http_client import AiohttpHttpApi
-from responder.errors import NotAllowedError, PermanentError, TemporaryError
+from responder.errors import NotAllowedError, OutcomeUnknownError, PermanentError, TemporaryError
 
 ServerFactory = Callable[..., Awaitable[TestServer]]
 
@@ -268,3 +270,54 @@ def test_json_body_must_be_plain_json() -> None:
         HttpRequestParams.model_validate(
             {"url": "http://a/", "method": "POST", "json": {"when": date(2024, 1, 1)}}
         )
+
+
+@pytest.fixture
+async def resetting() -> AsyncIterator[tuple[str, list[bytes]]]:
+    """A TCP server on 127.0.0.1 that reads a request and resets the connection unanswered."""
+    received: list[bytes] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        received.append(await reader.read(65536))
+        transport = writer.transport
+        sock = transport.get_extra_info("socket")
+        if sock is not None:  # SO_LINGER 0: close sends RST, like a crashing backend
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        transport.abort()
+
+    tcp = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = tcp.sockets[0].getsockname()[1]
+    async with tcp:
+        yield f"http://127.0.0.1:{port}/act", received
+
+
+async def test_a_write_reset_after_sending_is_a_failure_never_retried(
+    resetting: tuple[str, list[bytes]], ctx: ActionContext
+) -> None:
+    url, received = resetting
+    params = HttpRequestParams.model_validate({"method": "POST", "url": url, "json": {"a": 1}})
+    result = await HTTP_REQUEST.run(params, ctx)
+    assert result.ok is False
+    assert result.output["outcome"] == "unknown"
+    assert "not retried" in result.summary
+    assert len(received) == 1
+    assert received[0].startswith(b"POST /act")
+
+
+async def test_a_read_reset_after_sending_is_temporary(
+    resetting: tuple[str, list[bytes]], ctx: ActionContext
+) -> None:
+    url, received = resetting
+    with pytest.raises(OutcomeUnknownError):
+        await HTTP_REQUEST.run(HttpRequestParams.model_validate({"url": url}), ctx)
+    assert len(received) in (1, 2)  # aiohttp repeats an idempotent request once on a reset
+
+
+async def test_a_write_that_times_out_is_not_retried(
+    server: TestServer, ctx: ActionContext
+) -> None:
+    params = _params(server, "/slow", method="POST", timeout_seconds=0.2)
+    result = await HTTP_REQUEST.run(params, ctx)
+    assert result.ok is False
+    assert result.output["outcome"] == "unknown"
+    assert "timed out" in result.summary

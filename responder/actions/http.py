@@ -6,7 +6,9 @@ Outcome rules:
 - 502/503/504 on GET/HEAD -> TemporaryError (a gateway or overloaded backend; the read is safe
   to repeat), honouring a numeric `Retry-After` up to 60 s. On POST/PUT/PATCH/DELETE these are
   a plain failure, never retried: the request may have had an effect;
-- transport errors and timeouts -> TemporaryError (raised by the HttpApi adapter).
+- transport errors and timeouts -> TemporaryError (raised by the HttpApi adapter), except that
+  a write whose outcome is unknown (timeout or reset after connecting: OutcomeUnknownError) is
+  a plain failure, never retried: repeating it could act twice.
 
 `output.json` is the body parsed as strict JSON (no NaN/Infinity, at most 64 levels deep), or
 null when the body is not JSON or was cut by `max_response_bytes`.
@@ -24,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from responder.actions.registry import ActionContext, ActionSpec, StepResult
 from responder.core.allowlists import check_url
 from responder.core.redaction import redact, truncate, truncate_text
-from responder.errors import TemporaryError
+from responder.errors import OutcomeUnknownError, TemporaryError
 from responder.models.http import HttpRequest, HttpResponse
 from responder.models.plans import ActionClass
 
@@ -182,8 +184,17 @@ def _output(response: HttpResponse, max_bytes: int) -> dict[str, Any]:
 
 async def _run(params: HttpRequestParams, ctx: ActionContext) -> StepResult:
     check_url(params.url, ctx.allowed_hosts)  # again: `steps.*` URLs are rendered at run time
-    response = await ctx.http.send(_to_request(params))
     where = f"{params.method} {redact(params.url)}"
+    try:
+        response = await ctx.http.send(_to_request(params))
+    except OutcomeUnknownError as exc:
+        if params.method in ("GET", "HEAD"):
+            raise
+        return StepResult(
+            ok=False,
+            summary=f"{where}: outcome unknown, not retried (it may have acted): {exc}",
+            output={"outcome": "unknown", "error": str(exc)},
+        )
     if response.status in _RETRYABLE and params.method in ("GET", "HEAD"):
         raise TemporaryError(
             f"{where} answered {response.status}; the service or its gateway is unavailable, "

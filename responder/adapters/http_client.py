@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import aiohttp
 from multidict import CIMultiDictProxy
 
-from responder.errors import PermanentError, TemporaryError
+from responder.errors import OutcomeUnknownError, PermanentError, TemporaryError
 from responder.models.http import HttpRequest, HttpResponse
 
 USER_AGENT = "responder/0.1"
@@ -121,7 +121,7 @@ class AiohttpHttpApi:
                     elapsed_seconds=time.perf_counter() - started,
                 )
         except TimeoutError as exc:  # also aiohttp.ServerTimeoutError and its subclasses
-            raise TemporaryError(
+            raise OutcomeUnknownError(
                 f"{what} timed out after {request.timeout_seconds:g}s; check that the service "
                 "is up and answering, or raise timeout_seconds"
             ) from exc
@@ -136,8 +136,8 @@ class AiohttpHttpApi:
                 f"{what}: cannot connect ({reason}); check the host name, that the service is "
                 "running and that network policy lets responder reach it"
             ) from exc
-        except aiohttp.ClientError as exc:
-            raise TemporaryError(
+        except aiohttp.ClientError as exc:  # after connecting: the request may have arrived
+            raise OutcomeUnknownError(
                 f"{what} failed ({type(exc).__name__}); check that the service is healthy "
                 "and speaks HTTP on that port"
             ) from exc
