@@ -20,6 +20,7 @@ from responder.models.plans import Plan
 from responder.models.rules import LoadedRule, StatusSelector
 from responder.models.runs import (
     AuditKind,
+    RunQuery,
     RunRecord,
     RunState,
     SkipReason,
@@ -73,6 +74,10 @@ class Pipeline:
         self._dry_run = dry_run
         self.instance_id = instance_id
         self.on_cancel: Callable[[str], Awaitable[None]] | None = None  # pending approvals
+        # Alerts a previous process acknowledged but did not finish: their runs may already be
+        # in the store (cut off by a shutdown), and an in-process coordinator has forgotten
+        # its dedup claims, so the store is asked before any new run is made for them.
+        self.recovered: set[int] = set()
 
     async def process(self, stored: StoredAlert) -> None:
         """Handle one received alert completely, then mark it processed."""
@@ -84,6 +89,15 @@ class Pipeline:
             self._metrics.rule_matches.labels(rule=loaded.rule.id).inc()
             await self._handle(loaded, stored)
         await self._store.mark_alert_processed(stored.alert_id, self._clock.now())
+        self.recovered.discard(stored.alert_id)
+
+    async def _has_run(self, rule_id: str, alert: Alert) -> bool:
+        """Whether the store holds a run of `rule_id` for this occurrence of the alert."""
+        query = RunQuery(rule_id=rule_id, source=alert.source, fingerprint=alert.fingerprint,
+                         limit=500)  # fmt: skip
+        return any(
+            run.alert_identity == alert.identity for run in await self._store.list_runs(query)
+        )
 
     async def cancel_waiting(self, alert: Alert) -> None:
         """A resolved alert ends its runs still waiting for `for:` or for an approval."""
@@ -109,6 +123,13 @@ class Pipeline:
             )  # fmt: skip
             for step in rule.steps:
                 self._metrics.steps.labels(step.action, "skipped", "duplicate").inc()
+            return
+        if stored.alert_id in self.recovered and await self._has_run(rule.id, alert):
+            await self._recorder.audit(
+                AuditKind.RUN_SKIPPED, rule_id=rule.id, alert_id=stored.alert_id,
+                reason=SkipReason.DUPLICATE.value,
+                details={"detail": "a run for this alert already exists (recovered at start)"},
+            )  # fmt: skip
             return
         try:
             plan = plan_rule(loaded, alert, self._catalog, global_dry_run=self._dry_run)

@@ -173,6 +173,7 @@ async def engine_ctx(app: web.Application) -> AsyncIterator[None]:
     except CoordinationUnavailableError as exc:
         log.warning("recovery_deferred", reason=str(exc), hint="the lease loop retries")
     recovered = await unprocessed_at_start(store)
+    pipeline.recovered = {stored.alert_id for stored in recovered}
     leases.start()
     workers.start()
     delays.start()
