@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
 import platform
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    ProcessCollector,
+)
 
 from responder import __version__
+
+
+def _task_count() -> float:
+    try:
+        return float(len(asyncio.all_tasks()))
+    except RuntimeError:  # collected outside the loop (e.g. a test's registry dump)
+        return 0.0
 
 
 @dataclass(frozen=True)
@@ -34,6 +49,12 @@ class Metrics:
         reg = registry if registry is not None else CollectorRegistry()
         info = Info("responder_build", "Build information.", registry=reg)
         info.info({"version": __version__, "python": platform.python_version()})
+        # process_resident_memory_bytes, process_open_fds, ... (Linux /proc), and the number of
+        # asyncio tasks: the three figures that show a leak (docs/reliability.md, soak)
+        ProcessCollector(registry=reg)
+        Gauge(
+            "responder_asyncio_tasks", "asyncio tasks alive in the serving loop.", registry=reg
+        ).set_function(_task_count)
         return cls(
             registry=reg,
             alerts_received=Counter(

@@ -244,6 +244,13 @@ async def test_probes_and_metrics(make_client: AppFactory) -> None:
     assert 'responder_alerts_received_total{outcome="accepted",source="alertmanager"} 1.0' in text
     assert "responder_build_info" in text
     assert "responder_queue_capacity" in text
+    # the leak indicators the soak watches: memory, file descriptors, asyncio tasks
+    values = dict(
+        line.rsplit(" ", 1) for line in text.splitlines() if line and not line.startswith("#")
+    )
+    assert float(values["process_resident_memory_bytes"]) > 10_000_000
+    assert float(values["process_open_fds"]) > 3
+    assert float(values["responder_asyncio_tasks"]) >= 3  # server, workers, pollers
     client.app[keys.INTAKE].draining = True
     not_ready = await client.get("/readyz")
     assert not_ready.status == 503
