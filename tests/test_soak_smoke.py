@@ -1,0 +1,28 @@
+"""A few seconds of bench/soak.py, so the soak keeps working (the real run is 30 minutes)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from tests.daemons import REPO
+
+
+def test_a_short_soak_runs_and_accounts_for_every_alert(postgres_dsn: str) -> None:
+    env = {**os.environ, "RESPONDER_SOAK_POSTGRES": postgres_dsn}
+    args = ["--seconds", "8", "--rate", "30", "--redis-restart-every", "3",
+            "--redis-down-seconds", "1", "--sample-every", "1"]  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "soak.py"), *args],
+        capture_output=True, text=True, env=env, timeout=120, check=False,
+    )  # fmt: skip
+    report = done.stdout
+    assert "| alerts acknowledged (202) |" in report, done.stderr[-3000:]
+    acked = int(report.split("| alerts acknowledged (202) | ")[1].split(" |")[0])
+    stored = int(report.split("| alerts in PostgreSQL afterwards | ")[1].split(" |")[0])
+    assert acked > 100
+    assert stored >= acked  # nothing acknowledged was lost
+    assert "| acknowledged but lost | 0 |" in report
+    assert "| Redis restarts | 2 |" in report or "| Redis restarts | 3 |" in report
+    assert done.returncode == 0, report
