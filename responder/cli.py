@@ -56,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     prune.add_argument("--older-than", required=True, metavar="AGE", help="e.g. 90d (s m h d w)")
 
-    rules = sub.add_parser("rules", help="check or explain rule files")
+    rules = sub.add_parser("rules", help="check or explain rule files, or print their JSON Schema")
     rules_sub = rules.add_subparsers(dest="rules_command", metavar="SUBCOMMAND", required=True)
     check = rules_sub.add_parser(
         "check", help="validate rule files; exit 1 with one 'file:line: message' per error"
@@ -80,6 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     explain.add_argument("--sentry-resource", help="Sentry-Hook-Resource header value, if known")
     explain.add_argument("--json", action="store_true", help="machine-readable output")
+    rules_sub.add_parser(
+        "schema",
+        help="print the JSON Schema of a rule document (rules/schema.json; see docs/rules.md)",
+    )
     _add_client_commands(sub)
     return parser
 
@@ -172,6 +176,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             out=sys.stdout,
             err=sys.stderr,
         )
+    if args.rules_command == "schema":
+        from responder.commands.rule_schema import schema_command
+
+        return schema_command(out=sys.stdout)
     if args.rules_command == "check":
         from responder.commands.checking import check_rules
 

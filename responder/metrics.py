@@ -42,6 +42,7 @@ class Metrics:
     rules_loaded: Gauge
     rules_reloads: Counter
     store_commit_duration: Histogram
+    approvals: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry | None = None) -> Metrics:
@@ -117,6 +118,13 @@ class Metrics:
                 "responder_store_write_duration_seconds",
                 "Time from webhook parse to durable receipt.",
                 ["source"],
+                registry=reg,
+            ),
+            approvals=Counter(
+                "responder_approvals_total",
+                "Approval requests (reason: rule, storm_brake) and how they ended (granted, "
+                "rejected, expired; reason '').",
+                ["event", "reason"],
                 registry=reg,
             ),
         )

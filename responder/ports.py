@@ -9,6 +9,7 @@ from typing import Protocol
 from responder.models.alerts import Delivery, Source
 from responder.models.approvals import Approval, ApprovalState
 from responder.models.http import HttpRequest, HttpResponse
+from responder.models.kube import ConfigMap, Deployment, KubeEvent, NewEvent, Pod, Scale
 from responder.models.rules import Budget
 from responder.models.runs import AuditEvent, RunQuery, RunRecord, RunState, StoredAlert
 
@@ -217,4 +218,134 @@ class RedisApi(Protocol):
         self, target: str, count: int, *, timeout_seconds: float
     ) -> list[dict[str, object]]:
         """`SLOWLOG GET <count>` of the named target."""
+        ...
+
+
+class FlagFileApi(Protocol):
+    """Flag definition files (flagd file sources) below the allowlisted directories."""
+
+    async def read_text(self, path: str, *, timeout_seconds: float) -> str:
+        """The whole file as UTF-8 text.
+
+        Raises NotAllowedError outside RESPONDER_FLAGD_FILE_DIRS (symbolic links resolved) or
+        for a symbolic link itself, PermanentError when the file is missing, unreadable, not
+        UTF-8 or too large, TemporaryError on other IO errors and on timeout.
+        """
+        ...
+
+    async def replace_text(
+        self, path: str, text: str, *, expected: str, timeout_seconds: float
+    ) -> None:
+        """Atomically replace the file with `text` if it still holds `expected`.
+
+        Writes a temporary file in the same directory (same permission bits), syncs it and
+        renames it over the file, so readers see the old or the new text, never a mix.
+        Raises TemporaryError when the file changed since it was read (read again and retry),
+        and otherwise as `read_text`.
+        """
+        ...
+
+
+class KubeApi(Protocol):
+    """The Kubernetes API calls actions make, each bounded by a request timeout.
+
+    `timeout_seconds=None` uses the adapter's configured request timeout
+    (RESPONDER_K8S_REQUEST_TIMEOUT_SECONDS); a value caps this one call. Namespaces outside
+    RESPONDER_K8S_ALLOWED_NAMESPACES are refused with NotAllowedError before any request.
+    Errors: 5xx, 429, timeouts and unreachable servers -> TemporaryError; 409 -> TemporaryError
+    (stale resourceVersion: re-read and retry); 403 -> PermanentError naming the missing RBAC
+    verb and resource; 404, 401, 400/422 -> PermanentError.
+    """
+
+    async def read_deployment(
+        self, namespace: str, name: str, *, timeout_seconds: float | None = None
+    ) -> Deployment:
+        """GET an apps/v1 Deployment (RBAC: get deployments)."""
+        ...
+
+    async def restart_deployment(
+        self, namespace: str, name: str, restarted_at: datetime,
+        *, timeout_seconds: float | None = None,
+    ) -> Deployment:  # fmt: skip
+        """PATCH the pod template's `kubectl.kubernetes.io/restartedAt` annotation exactly as
+        `kubectl rollout restart` does (strategic-merge patch, RFC 3339 seconds, UTC), with
+        fieldManager=responder. Returns the patched Deployment (RBAC: patch deployments).
+        """
+        ...
+
+    async def read_scale(
+        self, namespace: str, name: str, *, timeout_seconds: float | None = None
+    ) -> Scale:
+        """GET deployments/{name}/scale (RBAC: get deployments/scale)."""
+        ...
+
+    async def patch_scale(
+        self, namespace: str, name: str, replicas: int, *, timeout_seconds: float | None = None
+    ) -> Scale:
+        """Merge-PATCH `{"spec":{"replicas":n}}` on the scale subresource, as `kubectl scale`
+        (RBAC: patch deployments/scale).
+        """
+        ...
+
+    async def list_pods(
+        self, namespace: str, label_selector: str | None = None, *, limit: int = 500,
+        timeout_seconds: float | None = None,
+    ) -> list[Pod]:  # fmt: skip
+        """Pods matching an equality label selector, at most `limit` (RBAC: list pods)."""
+        ...
+
+    async def read_pod(
+        self, namespace: str, name: str, *, timeout_seconds: float | None = None
+    ) -> Pod:
+        """GET one Pod (RBAC: get pods)."""
+        ...
+
+    async def read_pod_log(
+        self, namespace: str, name: str, *, container: str | None = None, tail_lines: int,
+        limit_bytes: int, previous: bool = False, timeout_seconds: float | None = None,
+    ) -> str:  # fmt: skip
+        """The last `tail_lines` lines (at most `limit_bytes`) of one container's log; with
+        `previous`, of its terminated instance (RBAC: get pods/log).
+        """
+        ...
+
+    async def list_events(
+        self, namespace: str, *, kind: str | None = None, name: str | None = None,
+        uid: str | None = None, limit: int = 500, timeout_seconds: float | None = None,
+    ) -> list[KubeEvent]:  # fmt: skip
+        """core/v1 Events of a namespace, or of one object (`involvedObject.*` field
+        selectors), in server order, at most `limit` (RBAC: list events).
+        """
+        ...
+
+    async def delete_pod(
+        self, namespace: str, name: str, *, uid: str | None = None,
+        grace_period_seconds: int | None = None, timeout_seconds: float | None = None,
+    ) -> None:  # fmt: skip
+        """DELETE one Pod; with `uid`, only that instance (a precondition: a replacement with
+        the same name answers 409). RBAC: delete pods.
+        """
+        ...
+
+    async def create_event(
+        self, namespace: str, event: NewEvent, *, timeout_seconds: float | None = None
+    ) -> KubeEvent:
+        """POST a core/v1 Event on `event.regarding` (source and reportingComponent
+        `responder`), so `kubectl describe` shows it (RBAC: create events).
+        """
+        ...
+
+    async def get_config_map(
+        self, namespace: str, name: str, *, timeout_seconds: float | None = None
+    ) -> ConfigMap:
+        """GET one ConfigMap with its resourceVersion (RBAC: get configmaps)."""
+        ...
+
+    async def replace_config_map(
+        self, namespace: str, name: str, data: Mapping[str, str], resource_version: str,
+        *, timeout_seconds: float | None = None,
+    ) -> ConfigMap:  # fmt: skip
+        """PUT the ConfigMap's `data` only if it is still at `resource_version` (409 ->
+        TemporaryError: someone else changed it; read again). RBAC: update configmaps.
+        """
         ...

@@ -25,6 +25,8 @@ from pydantic_settings import (
 )
 
 from responder.core.allowlists import parse_patterns
+from responder.core.file_allowlists import normalise_dir
+from responder.core.kube_names import dns_label
 
 DEFAULT_SEVERITY_LEVELS: dict[str, int] = {
     # generic ladder (Alertmanager/Grafana labels, Sentry levels)
@@ -76,6 +78,11 @@ class Settings(BaseSettings):
     approval_notify: tuple[NotifySinkSetting, ...] = ()  # JSON list of {action, with}
     postgres_targets: dict[str, SecretStr] = Field(default_factory=dict)  # monitored, by name
     redis_targets: dict[str, SecretStr] = Field(default_factory=dict)  # monitored, by name
+    kubeconfig: Path | None = None  # kubeconfig file for the k8s.* actions
+    k8s_context: str | None = None  # a context of that file (default: its current-context)
+    k8s_in_cluster: bool = False  # use the pod's ServiceAccount instead of a kubeconfig
+    k8s_allowed_namespaces: Annotated[tuple[str, ...], NoDecode] = ()  # k8s.* act only here
+    k8s_request_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
     reader_tokens: SecretStr | None = None  # "name:token,..." may read, never decide
     trusted_identity_header: str | None = None  # e.g. X-Forwarded-User (oauth2-proxy); opt-in
     trusted_groups_header: str | None = None  # e.g. X-Forwarded-Groups (comma separated)
@@ -105,12 +112,13 @@ class Settings(BaseSettings):
     storm_action: str = Field(default="approval", pattern="^(approval|skip)$")
 
     http_allowed_hosts: Annotated[tuple[str, ...], NoDecode] = ()
+    flagd_file_dirs: Annotated[tuple[str, ...], NoDecode] = ()  # dirs of writable flag files
     severity_levels: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_SEVERITY_LEVELS))
 
     log_format: str = Field(default="auto", pattern="^(auto|json|console)$")
     log_level: str = Field(default="info", pattern="^(debug|info|warning|error)$")
 
-    @field_validator("http_allowed_hosts", "trusted_proxies", mode="before")
+    @field_validator("http_allowed_hosts", "trusted_proxies", "flagd_file_dirs", mode="before")
     @classmethod
     def _comma_list(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -130,6 +138,33 @@ class Settings(BaseSettings):
     def _valid_patterns(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         parse_patterns(value)  # a bad pattern fails at start-up, not at the first request
         return value
+
+    @field_validator("flagd_file_dirs", mode="after")
+    @classmethod
+    def _absolute_dirs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(normalise_dir(entry) for entry in value)
+
+    @field_validator("k8s_allowed_namespaces", mode="before")
+    @classmethod
+    def _namespace_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("k8s_allowed_namespaces", mode="after")
+    @classmethod
+    def _namespaces(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for entry in value:
+            dns_label(entry)  # ValueError names the bad entry
+        return value
+
+    @model_validator(mode="after")
+    def _one_kube_config(self) -> Settings:
+        if self.kubeconfig is not None and self.k8s_in_cluster:
+            raise ValueError("set RESPONDER_KUBECONFIG or RESPONDER_K8S_IN_CLUSTER, not both")
+        if self.k8s_context and self.kubeconfig is None:
+            raise ValueError("RESPONDER_K8S_CONTEXT needs RESPONDER_KUBECONFIG (its file): set it")
+        return self
 
     @field_validator("trusted_proxies", mode="after")
     @classmethod

@@ -16,7 +16,7 @@ from responder.web.app import create_app
 from tests.fake_actions import registry_with_containment
 from tests.targets import Target, running_target
 
-pytest_plugins = ["tests.postgres_service", "tests.redis_service"]
+pytest_plugins = ["tests.postgres_service", "tests.redis_service", "tests.k8s_service"]
 
 TOKEN = "test-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -42,9 +42,11 @@ def _context() -> ActionContext:
 def test_default_registry_names() -> None:
     registry = default_registry()
     assert registry.names() == (
-        "circuit_breaker.force_open", "circuit_breaker.reset", "http.probe", "http.request",
-        "log", "notify.pagerduty", "notify.slack", "notify.webhook", "postgres.cancel_query",
-        "postgres.query", "postgres.terminate_backend", "redis.info",
+        "circuit_breaker.force_open", "circuit_breaker.reset", "feature_flag.disable",
+        "feature_flag.enable", "http.probe", "http.request", "k8s.delete_pod", "k8s.events",
+        "k8s.logs", "k8s.pods", "k8s.rollout_restart", "k8s.scale", "log", "notify.pagerduty",
+        "notify.slack", "notify.webhook", "postgres.cancel_query", "postgres.query",
+        "postgres.terminate_backend", "redis.info",
     )  # fmt: skip
     assert registry.get("http.request").params_model is HttpRequestParams
     assert registry.get("log").action_class is ActionClass.DIAGNOSTIC

@@ -15,9 +15,18 @@ from responder.models.plans import ActionClass
 class PolicyCatalog:
     """Validates rendered parameters against an action's model and the allowlists."""
 
-    def __init__(self, registry: ActionRegistry, *, allowed_hosts: tuple[str, ...]) -> None:
+    def __init__(
+        self,
+        registry: ActionRegistry,
+        *,
+        allowed_hosts: tuple[str, ...],
+        flag_file_dirs: tuple[str, ...] = (),
+        allowed_namespaces: tuple[str, ...] = (),
+    ) -> None:
         self.registry = registry
         self.allowed_hosts = allowed_hosts
+        self.flag_file_dirs = flag_file_dirs
+        self.allowed_namespaces = allowed_namespaces
 
     def spec(self, name: str) -> ActionSpec[Any]:
         """The action called `name` (PermanentError listing known names otherwise)."""
@@ -48,6 +57,10 @@ class PolicyCatalog:
         spec = self.registry.get(name)
         if spec.check is not None:
             spec.check(model, self.allowed_hosts)
+        if spec.check_files is not None:
+            spec.check_files(model, self.flag_file_dirs)
+        if spec.check_namespaces is not None:
+            spec.check_namespaces(model, self.allowed_namespaces)
         return model
 
     def validate_params(self, name: str, params: Mapping[str, Any]) -> dict[str, Any]:

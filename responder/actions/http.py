@@ -39,6 +39,18 @@ _MAX_RETRY_AFTER = 60.0
 _MAX_JSON_DEPTH = 64  # deeper responses stay text: later redaction and truncation recurse
 
 
+def safe_headers(value: dict[str, str]) -> dict[str, str]:
+    """Validate request headers from a rule: token names, none set by responder, no CR/LF."""
+    for name, item in value.items():
+        if not _TOKEN.match(name):
+            raise ValueError(f"invalid header name {name[:64]!r}")
+        if name.lower() in _FORBIDDEN_HEADERS:
+            raise ValueError(f"header {name!r} is set by responder and may not be given")
+        if any((ord(ch) < 0x20 and ch != "\t") or ord(ch) == 0x7F for ch in item):
+            raise ValueError(f"header {name!r} contains control characters (CR/LF)")
+    return value
+
+
 class HttpRequestParams(BaseModel):
     """Parameters of `http.request` (the `with:` block of a step)."""
 
@@ -62,14 +74,7 @@ class HttpRequestParams(BaseModel):
     @field_validator("headers")
     @classmethod
     def _safe_headers(cls, value: dict[str, str]) -> dict[str, str]:
-        for name, item in value.items():
-            if not _TOKEN.match(name):
-                raise ValueError(f"invalid header name {name[:64]!r}")
-            if name.lower() in _FORBIDDEN_HEADERS:
-                raise ValueError(f"header {name!r} is set by responder and may not be given")
-            if any((ord(ch) < 0x20 and ch != "\t") or ord(ch) == 0x7F for ch in item):
-                raise ValueError(f"header {name!r} contains control characters (CR/LF)")
-        return value
+        return safe_headers(value)
 
     @field_validator("expect_status")
     @classmethod

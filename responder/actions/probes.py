@@ -140,6 +140,12 @@ def _lookup(document: Any, path: str) -> Any:
     return current
 
 
+def value_at(document: Any, path: str) -> tuple[bool, Any]:
+    """(found, value) at a dotted `path` of a parsed JSON document (see `JsonCheck`)."""
+    value = _lookup(document, path)
+    return (False, None) if value is _MISSING else (True, value)
+
+
 def json_equal(left: Any, right: Any) -> bool:
     """Equality as JSON means it: booleans are not numbers, 1 equals 1.0."""
     if isinstance(left, bool) or isinstance(right, bool):

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from responder.errors import PermanentError
 from responder.models.plans import ActionClass
-from responder.ports import HttpApi, RedisApi, SqlApi
+from responder.ports import FlagFileApi, HttpApi, KubeApi, RedisApi, SqlApi
 
 P = TypeVar("P", bound=BaseModel)
 
@@ -48,6 +48,9 @@ class ActionContext:
     output_max_bytes: int
     sql: SqlApi | None = None  # monitored PostgreSQL targets, when configured
     redis: RedisApi | None = None  # monitored Redis targets, when configured
+    flag_files: FlagFileApi | None = None  # flagd flag files, when RESPONDER_FLAGD_FILE_DIRS
+    kube: KubeApi | None = None  # the Kubernetes API, when RESPONDER_KUBECONFIG/K8S_IN_CLUSTER
+    allowed_namespaces: tuple[str, ...] = ()  # RESPONDER_K8S_ALLOWED_NAMESPACES
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,11 @@ class ActionSpec(Generic[P]):
     # A failure is recorded but neither stops later steps nor fails the run, unless the step
     # sets `continue_on_failure: false` (notifications: a dead Slack never blocks containment).
     best_effort: bool = False
+    # A static check of the files the action would rewrite (params, RESPONDER_FLAGD_FILE_DIRS).
+    check_files: Callable[[P, tuple[str, ...]], None] | None = None
+    # A static check of the namespace the action would touch (params,
+    # RESPONDER_K8S_ALLOWED_NAMESPACES).
+    check_namespaces: Callable[[P, tuple[str, ...]], None] | None = None
 
 
 def format_validation_error(action: str, exc: ValidationError) -> str:
@@ -121,7 +129,14 @@ def shipped_actions() -> list[ActionSpec[Any]]:
         CIRCUIT_BREAKER_FORCE_OPEN,
         CIRCUIT_BREAKER_RESET,
     )
+    from responder.actions.feature_flags import FEATURE_FLAG_DISABLE, FEATURE_FLAG_ENABLE
     from responder.actions.http import HTTP_REQUEST
+    from responder.actions.k8s_deleting import K8S_DELETE_POD
+    from responder.actions.k8s_events import K8S_EVENTS
+    from responder.actions.k8s_logs import K8S_LOGS
+    from responder.actions.k8s_pods import K8S_PODS
+    from responder.actions.k8s_rollouts import K8S_ROLLOUT_RESTART
+    from responder.actions.k8s_scaling import K8S_SCALE
     from responder.actions.log_messages import LOG
     from responder.actions.notify import NOTIFY_WEBHOOK
     from responder.actions.notify_pagerduty import NOTIFY_PAGERDUTY
@@ -137,7 +152,8 @@ def shipped_actions() -> list[ActionSpec[Any]]:
     return [
         HTTP_REQUEST, HTTP_PROBE, LOG, CIRCUIT_BREAKER_RESET, CIRCUIT_BREAKER_FORCE_OPEN,
         NOTIFY_SLACK, NOTIFY_WEBHOOK, NOTIFY_PAGERDUTY, POSTGRES_QUERY, POSTGRES_CANCEL_QUERY,
-        POSTGRES_TERMINATE_BACKEND, REDIS_INFO,
+        POSTGRES_TERMINATE_BACKEND, REDIS_INFO, FEATURE_FLAG_DISABLE, FEATURE_FLAG_ENABLE,
+        K8S_ROLLOUT_RESTART, K8S_SCALE, K8S_PODS, K8S_LOGS, K8S_EVENTS, K8S_DELETE_POD,
     ]  # fmt: skip
 
 

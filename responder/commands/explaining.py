@@ -76,7 +76,12 @@ def explain(
     except PayloadError as exc:
         err.write(f"{payload}: not a valid {source} payload: {exc}\n")
         return 1
-    catalog = PolicyCatalog(default_registry(), allowed_hosts=settings.http_allowed_hosts)
+    catalog = PolicyCatalog(
+        default_registry(),
+        allowed_hosts=settings.http_allowed_hosts,
+        flag_file_dirs=settings.flagd_file_dirs,
+        allowed_namespaces=settings.k8s_allowed_namespaces,
+    )
     scale = SeverityScale(settings.severity_levels)
     try:
         rules = load_rules(

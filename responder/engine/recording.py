@@ -19,6 +19,12 @@ _STEP_KIND = {
     StepState.FAILED: AuditKind.STEP_FAILED,
     StepState.SKIPPED: AuditKind.STEP_SKIPPED,
 }
+_APPROVAL_EVENT = {
+    AuditKind.APPROVAL_REQUESTED: "requested",
+    AuditKind.APPROVAL_GRANTED: "granted",
+    AuditKind.APPROVAL_REJECTED: "rejected",
+    AuditKind.APPROVAL_EXPIRED: "expired",
+}
 
 
 class RunRecorder:
@@ -62,6 +68,7 @@ class RunRecorder:
             details=dict(details or {}),
         )
         await self._store.append_audit([event])
+        self._count_approval(kind, reason)
         if step_id is None:
             log.info(
                 kind.value,
@@ -71,6 +78,16 @@ class RunRecorder:
                 reason=reason,
                 **_flat(details),
             )
+
+    def _count_approval(self, kind: AuditKind, reason: str | None) -> None:
+        """Count approval requests (why: the rule or the storm brake) and their endings."""
+        event = _APPROVAL_EVENT.get(kind)
+        if event is None:
+            return
+        why = ""
+        if kind is AuditKind.APPROVAL_REQUESTED:
+            why = "storm_brake" if reason == "storm_brake" else "rule"  # a bounded label
+        self._metrics.approvals.labels(event=event, reason=why).inc()
 
     async def step(
         self,

@@ -17,7 +17,7 @@ from responder.web.identities import load_approvers, load_readers
 from responder.web.openapi import openapi
 from responder.web.problems import problem_middleware
 from responder.web.rules_reload import load_snapshot, reload_ctx
-from responder.web.services import coordinator_ctx, engine_ctx, http_ctx, store_ctx
+from responder.web.services import coordinator_ctx, engine_ctx, http_ctx, kube_ctx, store_ctx
 from responder.web.timeline_api import get_timeline
 from responder.web.ui import page as ui_page
 
@@ -37,7 +37,10 @@ def create_app(
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[problem_middleware])
     clock = clock or SystemClock()
     catalog = PolicyCatalog(
-        registry or default_registry(), allowed_hosts=settings.http_allowed_hosts
+        registry or default_registry(),
+        allowed_hosts=settings.http_allowed_hosts,
+        flag_file_dirs=settings.flagd_file_dirs,
+        allowed_namespaces=settings.k8s_allowed_namespaces,
     )
     snapshot = load_snapshot(
         settings.rules_dir, catalog.registry.names(), SeverityScale(settings.severity_levels), clock
@@ -49,7 +52,7 @@ def create_app(
     app[keys.RULEBOOK] = RuleBook(snapshot)
     app[keys.APPROVERS] = load_approvers(settings)
     app[keys.READERS] = load_readers(settings)
-    app.cleanup_ctx.extend([store_ctx, coordinator_ctx, http_ctx, engine_ctx, reload_ctx])
+    app.cleanup_ctx.extend([store_ctx, coordinator_ctx, http_ctx, kube_ctx, engine_ctx, reload_ctx])
     app.router.add_post("/v1/webhooks/alertmanager", webhooks.alertmanager)
     app.router.add_post("/v1/webhooks/grafana", webhooks.grafana)
     app.router.add_post("/v1/webhooks/sentry", webhooks.sentry)

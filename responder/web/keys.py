@@ -11,7 +11,7 @@ from responder.engine.pipeline import Pipeline
 from responder.engine.rulebook import RuleBook
 from responder.engine.workers import WorkerPool
 from responder.metrics import Metrics
-from responder.ports import Clock, Coordinator, HttpApi, Store
+from responder.ports import Clock, Coordinator, HttpApi, KubeApi, Store
 from responder.settings import Settings
 from responder.web.identities import Approver
 
@@ -21,6 +21,7 @@ CLOCK = web.AppKey("clock", Clock)
 STORE = web.AppKey("store", Store)
 COORDINATOR = web.AppKey("coordinator", Coordinator)
 HTTP = web.AppKey("http", HttpApi)
+KUBE = web.AppKey("kube", KubeApi)  # set only when a cluster is configured
 CATALOG = web.AppKey("catalog", PolicyCatalog)
 RULEBOOK = web.AppKey("rulebook", RuleBook)
 QUEUE = web.AppKey("queue", AlertQueue)

@@ -69,6 +69,6 @@ def _unauthorized() -> web.Response:
     return problem(
         401,
         "Unauthorized",
-        "send Authorization: Bearer <webhook or approver token>",
+        "send Authorization: Bearer <reader or approver token>",
         slug="unauthorized",
     )

@@ -11,7 +11,9 @@ import structlog
 from aiohttp import web
 
 from responder.actions.registry import ActionContext
+from responder.adapters.flag_files import LocalFlagFiles
 from responder.adapters.http_client import AiohttpHttpApi
+from responder.adapters.kubernetes_api import KubernetesApi
 from responder.adapters.memory_coordinator import MemoryCoordinator
 from responder.adapters.monitored_postgres import PsycopgSqlApi
 from responder.adapters.monitored_redis import RedisInfoApi
@@ -85,6 +87,44 @@ async def coordinator_ctx(app: web.Application) -> AsyncIterator[None]:
     await coordinator.close()
 
 
+def open_kube(settings: Settings) -> KubernetesApi | None:
+    """The Kubernetes client configured by settings, or None (k8s.* steps then fail clearly).
+
+    Raises ValueError when RESPONDER_KUBECONFIG does not load, or RESPONDER_K8S_IN_CLUSTER is
+    set outside a pod: a broken configuration stops the start, it is not found at 3 a.m.
+    """
+    if settings.kubeconfig is not None:
+        return KubernetesApi.from_kubeconfig(
+            settings.kubeconfig, context=settings.k8s_context,
+            allowed_namespaces=settings.k8s_allowed_namespaces,
+            request_timeout_seconds=settings.k8s_request_timeout_seconds,
+            instance_id=settings.instance_id,
+        )  # fmt: skip
+    if settings.k8s_in_cluster:
+        return KubernetesApi.in_cluster(
+            allowed_namespaces=settings.k8s_allowed_namespaces,
+            request_timeout_seconds=settings.k8s_request_timeout_seconds,
+            instance_id=settings.instance_id,
+        )
+    return None
+
+
+async def kube_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The Kubernetes API client of the k8s.* actions, when a cluster is configured."""
+    settings = app[keys.SETTINGS]
+    kube = open_kube(settings)
+    if kube is not None:
+        app[keys.KUBE] = kube
+        namespaces = ",".join(settings.k8s_allowed_namespaces)
+        log.info("kube_configured", in_cluster=settings.k8s_in_cluster, namespaces=namespaces)
+        if not settings.k8s_allowed_namespaces:
+            hint = "k8s.* steps are refused until RESPONDER_K8S_ALLOWED_NAMESPACES is set"
+            log.warning("kube_namespaces_missing", hint=hint)
+    yield
+    if kube is not None:
+        await kube.close()
+
+
 async def http_ctx(app: web.Application) -> AsyncIterator[None]:
     """The outgoing HTTP client used by actions."""
     http = await AiohttpHttpApi.create()
@@ -118,6 +158,8 @@ async def engine_ctx(app: web.Application) -> AsyncIterator[None]:
         if settings.redis_targets
         else None
     )
+    flag_files = LocalFlagFiles(settings.flagd_file_dirs) if settings.flagd_file_dirs else None
+    kube = app.get(keys.KUBE)
 
     def contexts(run_id: str, rule_id: str, step_id: str) -> ActionContext:
         return ActionContext(
@@ -129,6 +171,9 @@ async def engine_ctx(app: web.Application) -> AsyncIterator[None]:
             output_max_bytes=settings.output_max_bytes,
             sql=sql,
             redis=redis_api,
+            flag_files=flag_files,
+            kube=kube,
+            allowed_namespaces=settings.k8s_allowed_namespaces,
         )
 
     executor = Executor(

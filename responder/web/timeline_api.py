@@ -16,7 +16,7 @@ async def get_timeline(request: web.Request) -> web.StreamResponse:
     settings = request.app[keys.SETTINGS]
     if not operator_ok(request, settings, request.app[keys.APPROVERS]):
         return problem(401, "Unauthorized",
-                       "send Authorization: Bearer <webhook or approver token>",
+                       "send Authorization: Bearer <reader or approver token>",
                        slug="unauthorized")  # fmt: skip
     fmt = request.query.get("format", "json")
     if fmt not in ("json", "markdown"):
