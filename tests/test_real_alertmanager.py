@@ -401,16 +401,7 @@ def stored_numbers(daemon: Daemon) -> set[str]:
 @pytest.mark.parametrize(
     "coordination",
     [
-        pytest.param(
-            "embedded",
-            marks=pytest.mark.xfail(
-                strict=True,
-                raises=RanTwiceError,
-                reason="known bug: on the embedded default the dedup claims live in process "
-                "memory, so after a restart Alertmanager's re-sent group runs every alert "
-                "again (docs/reliability.md, Real Alertmanager, R4)",
-            ),
-        ),
+        "embedded",
         "redis",
     ],
 )

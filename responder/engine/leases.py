@@ -55,13 +55,16 @@ class Leases:
         return await self._coordinator.cooldown_remaining(f"replica:{owner}") is not None
 
     async def sweep(self) -> int:
-        """Abandon running runs whose replica is gone; returns how many were abandoned.
+        """Abandon runs whose replica is gone; returns how many were abandoned.
 
+        That is running runs, and pending runs without `not_before` (saved, about to start:
+        a `for:` delay always sets `not_before`, and those are resumed by any replica).
         When coordination is unavailable nothing is abandoned (liveness is unknown).
         """
         abandoned = 0
         for run in await self._store.open_runs():
-            if run.state is not RunState.RUNNING:
+            starting = run.state is RunState.PENDING and run.not_before is None
+            if run.state is not RunState.RUNNING and not starting:
                 continue
             try:
                 if await self.alive(run.owner):
@@ -71,7 +74,7 @@ class Leases:
             now = self._clock.now()
             done = cancel_open_steps(run, now, "abandoned")
             done = move_run(done, RunState.ABANDONED, now, ABANDON_REASON)
-            if await self._store.replace_run_if(done, RunState.RUNNING):
+            if await self._store.replace_run_if(done, run.state):
                 await self._recorder.audit(
                     AuditKind.RUN_ABANDONED, done, reason=ABANDON_REASON,
                     details={"owner": run.owner or "", "swept_by": self.instance_id},

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+import structlog
+
 from responder.actions.catalog import PolicyCatalog
 from responder.core.planning import PlanError, dedup_key, plan_rule
 from responder.core.transitions import cancel_open_steps, move_run, skip_open_steps
 from responder.engine.executor import Executor
-from responder.engine.gating import Gate, Verdict
+from responder.engine.gating import Gate, GateDecision, Verdict
 from responder.engine.recording import RunRecorder
 from responder.engine.rulebook import RuleBook
 from responder.metrics import Metrics
@@ -28,6 +31,8 @@ from responder.models.runs import (
     StoredAlert,
 )
 from responder.ports import Clock, Store
+
+log = structlog.get_logger("responder.engine")
 
 _WAITING = (RunState.PENDING, RunState.WAITING_APPROVAL)
 
@@ -78,6 +83,11 @@ class Pipeline:
         # in the store (cut off by a shutdown), and an in-process coordinator has forgotten
         # its dedup claims, so the store is asked before any new run is made for them.
         self.recovered: set[int] = set()
+        # In-process claims die with the process while Alertmanager keeps re-sending its whole
+        # group: without a shared coordinator the store is asked for every alert (one indexed
+        # query), so an occurrence that already has a run never gets a second one.
+        self.claims_are_durable = True
+        self.orphan_grace = 2.0  # seconds another replica gets to save the run it claimed
 
     async def process(self, stored: StoredAlert) -> None:
         """Handle one received alert completely, then mark it processed."""
@@ -90,6 +100,19 @@ class Pipeline:
             await self._handle(loaded, stored)
         await self._store.mark_alert_processed(stored.alert_id, self._clock.now())
         self.recovered.discard(stored.alert_id)
+
+    async def _orphaned_claim(self, rule_id: str, stored: StoredAlert) -> bool:
+        """A recovered alert's claim with no run behind it: the process that claimed it died
+        between the claim and saving the run. Another live replica gets `orphan_grace` to
+        save a run it claimed; if none appears, the claim is an orphan."""
+        if await self._has_run(rule_id, stored.alert):
+            return False
+        await asyncio.sleep(self.orphan_grace)
+        if await self._has_run(rule_id, stored.alert):
+            return False
+        log.warning("claim_orphaned", rule=rule_id, alert_id=stored.alert_id,
+                    detail="claimed before a crash but never run; running it now")  # fmt: skip
+        return True
 
     async def _has_run(self, rule_id: str, alert: Alert) -> bool:
         """Whether the store holds a run of `rule_id` for this occurrence of the alert."""
@@ -116,6 +139,14 @@ class Pipeline:
     async def _handle(self, loaded: LoadedRule, stored: StoredAlert) -> None:
         rule, alert, now = loaded.rule, stored.alert, self._clock.now()
         claimed = await self._gate.claim(dedup_key(rule.id, alert.identity))
+        recovered = stored.alert_id in self.recovered
+        if claimed is not None and claimed.reason is SkipReason.DUPLICATE:
+            if recovered and await self._orphaned_claim(rule.id, stored):
+                claimed = None  # the crashed process claimed it and made no run: take over
+        elif (recovered or not self.claims_are_durable) and await self._has_run(rule.id, alert):
+            claimed = GateDecision(
+                Verdict.SKIP, SkipReason.DUPLICATE, detail="this occurrence already has a run"
+            )
         if claimed is not None and claimed.reason is SkipReason.DUPLICATE:
             await self._recorder.audit(
                 AuditKind.RUN_SKIPPED, rule_id=rule.id, alert_id=stored.alert_id,
@@ -123,13 +154,6 @@ class Pipeline:
             )  # fmt: skip
             for step in rule.steps:
                 self._metrics.steps.labels(step.action, "skipped", "duplicate").inc()
-            return
-        if stored.alert_id in self.recovered and await self._has_run(rule.id, alert):
-            await self._recorder.audit(
-                AuditKind.RUN_SKIPPED, rule_id=rule.id, alert_id=stored.alert_id,
-                reason=SkipReason.DUPLICATE.value,
-                details={"detail": "a run for this alert already exists (recovered at start)"},
-            )  # fmt: skip
             return
         try:
             plan = plan_rule(loaded, alert, self._catalog, global_dry_run=self._dry_run)

@@ -219,6 +219,7 @@ async def engine_ctx(app: web.Application) -> AsyncIterator[None]:
         log.warning("recovery_deferred", reason=str(exc), hint="the lease loop retries")
     recovered = await unprocessed_at_start(store)
     pipeline.recovered = {stored.alert_id for stored in recovered}
+    pipeline.claims_are_durable = settings.redis_url is not None
     leases.start()
     workers.start()
     delays.start()
