@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import structlog
 from aiohttp import web
@@ -13,10 +14,7 @@ from aiohttp import web
 from responder.actions.registry import ActionContext
 from responder.adapters.flag_files import LocalFlagFiles
 from responder.adapters.http_client import AiohttpHttpApi
-from responder.adapters.kubernetes_api import KubernetesApi
 from responder.adapters.memory_coordinator import MemoryCoordinator
-from responder.adapters.monitored_postgres import PsycopgSqlApi
-from responder.adapters.monitored_redis import RedisInfoApi
 from responder.adapters.sqlite_store import SqliteStore
 from responder.engine.approval_notifier import ApprovalNotifier, Sink
 from responder.engine.approvals import ApprovalDesk
@@ -33,6 +31,11 @@ from responder.engine.workers import WorkerPool
 from responder.errors import CoordinationUnavailableError
 from responder.settings import Settings
 from responder.web import keys
+
+if TYPE_CHECKING:  # imported when configured: the Kubernetes client alone takes ~1-2 s
+    from responder.adapters.kubernetes_api import KubernetesApi
+    from responder.adapters.monitored_postgres import PsycopgSqlApi
+    from responder.adapters.monitored_redis import RedisInfoApi
 
 log = structlog.get_logger("responder.web")
 
@@ -93,6 +96,10 @@ def open_kube(settings: Settings) -> KubernetesApi | None:
     Raises ValueError when RESPONDER_KUBECONFIG does not load, or RESPONDER_K8S_IN_CLUSTER is
     set outside a pod: a broken configuration stops the start, it is not found at 3 a.m.
     """
+    if settings.kubeconfig is None and not settings.k8s_in_cluster:
+        return None
+    from responder.adapters.kubernetes_api import KubernetesApi
+
     if settings.kubeconfig is not None:
         return KubernetesApi.from_kubeconfig(
             settings.kubeconfig, context=settings.k8s_context,
@@ -141,6 +148,22 @@ def _storm(settings: Settings) -> StormPolicy:
     )
 
 
+def _monitored(settings: Settings) -> tuple[PsycopgSqlApi | None, RedisInfoApi | None]:
+    """The monitored PostgreSQL and Redis targets' clients, when any are configured."""
+    sql = redis_api = None
+    if settings.postgres_targets:
+        from responder.adapters.monitored_postgres import PsycopgSqlApi
+
+        sql = PsycopgSqlApi({k: v.get_secret_value() for k, v in settings.postgres_targets.items()})
+    if settings.redis_targets:
+        from responder.adapters.monitored_redis import RedisInfoApi
+
+        redis_api = RedisInfoApi(
+            {k: v.get_secret_value() for k, v in settings.redis_targets.items()}
+        )
+    return sql, redis_api
+
+
 async def engine_ctx(app: web.Application) -> AsyncIterator[None]:
     """Queue, pipeline, workers, `for:` poller and leases; recovery at start, drain at stop."""
     settings = app[keys.SETTINGS]
@@ -148,16 +171,7 @@ async def engine_ctx(app: web.Application) -> AsyncIterator[None]:
     catalog, http, coordinator = app[keys.CATALOG], app[keys.HTTP], app[keys.COORDINATOR]
     recorder = RunRecorder(store, metrics, clock)
 
-    sql = (
-        PsycopgSqlApi({k: v.get_secret_value() for k, v in settings.postgres_targets.items()})
-        if settings.postgres_targets
-        else None
-    )
-    redis_api = (
-        RedisInfoApi({k: v.get_secret_value() for k, v in settings.redis_targets.items()})
-        if settings.redis_targets
-        else None
-    )
+    sql, redis_api = _monitored(settings)
     flag_files = LocalFlagFiles(settings.flagd_file_dirs) if settings.flagd_file_dirs else None
     kube = app.get(keys.KUBE)
 
