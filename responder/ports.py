@@ -155,6 +155,14 @@ class Coordinator(Protocol):
         """Start (or restart) the cooldown of `key`."""
         ...
 
+    async def begin_cooldown(self, key: str, ttl: timedelta) -> timedelta | None:
+        """Atomically start the cooldown of `key` unless one is running.
+
+        None when this caller started it (exactly one of concurrent callers, across
+        replicas); otherwise the time left on the running cooldown.
+        """
+        ...
+
     async def take_budget(self, key: str, budgets: Sequence[Budget], now: datetime) -> bool:
         """Atomically check every budget window of `key` and, if all allow, count one run.
 

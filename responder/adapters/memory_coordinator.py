@@ -74,6 +74,13 @@ class MemoryCoordinator:
         now = self._tick()
         self._set(self._cooldowns, "cooldown", key, now + _seconds(ttl))
 
+    async def begin_cooldown(self, key: str, ttl: timedelta) -> timedelta | None:
+        """Start the cooldown of `key` unless one is running (then: the time left)."""
+        remaining = await self.cooldown_remaining(key)
+        if remaining is None:
+            await self.start_cooldown(key, ttl)  # no await point in between: atomic here
+        return remaining
+
     async def take_budget(self, key: str, budgets: Sequence[Budget], now: datetime) -> bool:
         """If every window of `key` has room at `now`, count one run in each; else count none."""
         self._tick()

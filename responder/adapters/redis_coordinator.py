@@ -132,6 +132,17 @@ class RedisCoordinator:
         name, ttl_ms = self._key("cooldown", key), _milliseconds(ttl)
         await self._call("a cooldown start", lambda: self._redis.set(name, "1", px=ttl_ms))
 
+    async def begin_cooldown(self, key: str, ttl: timedelta) -> timedelta | None:
+        """SET NX PX: start the cooldown of `key` unless one is running (then: the time left)."""
+        name, ttl_ms = self._key("cooldown", key), _milliseconds(ttl)
+        started = await self._call(
+            "a cooldown start", lambda: self._redis.set(name, "1", px=ttl_ms, nx=True)
+        )
+        if started:
+            return None
+        left = int(await self._call("a cooldown check", lambda: self._redis.pttl(name)))
+        return timedelta(milliseconds=max(left, 1))  # expired in between: still a loser
+
     async def take_budget(self, key: str, budgets: Sequence[Budget], now: datetime) -> bool:
         """If every window of `key` has room at `now`, count one run in each; else count none."""
         return await self._run_budget(key, budgets, now, take=True)

@@ -70,8 +70,15 @@ class Gate:
 
     async def guards(self, plan: Plan, now: datetime) -> GateDecision:
         """Cooldown and budget for the plan's guard key; dry-run checks without consuming."""
+        cooldown_key = f"cooldown:{plan.guard_key}"
         try:
-            remaining = await self._coordinator.cooldown_remaining(f"cooldown:{plan.guard_key}")
+            # check-and-start in one atomic step: concurrent alerts of one key (a storm, on
+            # several workers or replicas) start exactly one run; dry-run only looks
+            remaining = (
+                await self._coordinator.begin_cooldown(cooldown_key, plan.cooldown)
+                if plan.cooldown and not plan.dry_run
+                else await self._coordinator.cooldown_remaining(cooldown_key)
+            )
             if remaining is not None:
                 return GateDecision(
                     Verdict.SKIP,
@@ -94,8 +101,6 @@ class Gate:
                         SkipReason.BUDGET_EXHAUSTED,
                         detail=f"{plan.guard_key} used its budget ({limits})",
                     )
-            if plan.cooldown and not plan.dry_run:
-                await self._coordinator.start_cooldown(f"cooldown:{plan.guard_key}", plan.cooldown)
         except CoordinationUnavailableError as exc:
             return _degraded(exc)
         return PROCEED

@@ -75,6 +75,19 @@ async def test_exactly_one_of_many_concurrent_claims_wins(coordinator: Coordinat
     assert results.count(True) == 1
 
 
+async def test_begin_cooldown_lets_exactly_one_of_concurrent_callers_start_it(
+    harness: CoordinatorHarness, coordinator: Coordinator
+) -> None:
+    results = await asyncio.gather(
+        *(coordinator.begin_cooldown("cooldown:storm", TTL) for _ in range(25))
+    )
+    assert sum(1 for left in results if left is None) == 1  # one winner, the rest see it
+    assert all(left is None or timedelta(0) < left <= TTL for left in results)
+    assert await coordinator.cooldown_remaining("cooldown:storm") is not None
+    await harness.advance(TTL.total_seconds() + 0.1)
+    assert await coordinator.begin_cooldown("cooldown:storm", TTL) is None  # over: again
+
+
 async def test_cooldown_counts_down_and_expires(
     harness: CoordinatorHarness, coordinator: Coordinator
 ) -> None:
