@@ -388,7 +388,7 @@ def test_rolebindings_grant_base_roles_in_the_allowed_namespaces_only(
     roles = {d["metadata"]["name"] for d in overlay_docs if d["kind"] == "ClusterRole"}
     bindings = [d for d in overlay_docs if d["kind"] == "RoleBinding"]
     assert not [d for d in overlay_docs if d["kind"] == "ClusterRoleBinding"]
-    unused = {"responder-flagd-configmap"}  # no shipped action needs it yet (rbac.yaml)
+    unused = {"responder-flagd-configmap"}  # bound where the flag ConfigMap is (rbac.yaml)
     assert {b["roleRef"]["name"] for b in bindings} == roles - unused
     env = {e["name"]: e.get("value") for e in container(overlay_docs)["env"]}
     allowed = set(env["RESPONDER_K8S_ALLOWED_NAMESPACES"].split(","))

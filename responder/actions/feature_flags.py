@@ -1,12 +1,13 @@
 """Feature-flag kill switches: `feature_flag.disable` and `feature_flag.enable` (containment).
 
 `with.provider` picks the backend, each in its own module with its own parameters:
-`unleash` (admin API), `flagd` (a flag file), `launchdarkly` (semantic patch) and `http` (a
-home-grown config service). Every provider reads the flag first (refusing unknown flags and
-environments, skipping the change when it is already in place), changes it, and reads it back:
-`StepResult.verified` says whether the read-back confirmed it (None only for `http` without a
-`verify` block). Validation errors name the field as written (`with.flag: ...`), without the
-provider prefix pydantic puts in front of tagged-union errors.
+`unleash` (admin API), `flagd` (a flag file, or a Kubernetes ConfigMap through the KubeApi
+port), `launchdarkly` (semantic patch) and `http` (a home-grown config service). Every
+provider reads the flag first (refusing unknown flags and environments, skipping the change
+when it is already in place), changes it, and reads it back: `StepResult.verified` says
+whether the read-back confirmed it (None only for `http` without a `verify` block).
+Validation errors name the field as written (`with.flag: ...`), without the provider prefix
+pydantic puts in front of tagged-union errors.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from pydantic_core import InitErrorDetails
 
 from responder.actions import (
     feature_flags_flagd,
+    feature_flags_flagd_configmap,
     feature_flags_http,
     feature_flags_launchdarkly,
     feature_flags_unleash,
@@ -77,6 +79,8 @@ def _runner(on: bool) -> Callable[[FeatureFlagParams, ActionContext], Awaitable[
         target = params.root
         if isinstance(target, UnleashParams):
             return await feature_flags_unleash.switch(target, ctx, on)
+        if isinstance(target, FlagdParams) and target.config_map is not None:
+            return await feature_flags_flagd_configmap.switch(target, ctx, on)
         if isinstance(target, FlagdParams):
             return await feature_flags_flagd.switch(target, ctx, on)
         if isinstance(target, LaunchDarklyParams):
@@ -91,6 +95,8 @@ def _describer(on: bool) -> Callable[[FeatureFlagParams], dict[str, Any]]:
         target = params.root
         if isinstance(target, UnleashParams):
             return feature_flags_unleash.describe(target, on)
+        if isinstance(target, FlagdParams) and target.config_map is not None:
+            return feature_flags_flagd_configmap.describe(target, on)
         if isinstance(target, FlagdParams):
             return feature_flags_flagd.describe(target, on)
         if isinstance(target, LaunchDarklyParams):
@@ -115,10 +121,16 @@ def _check_files(params: FeatureFlagParams, dirs: tuple[str, ...]) -> None:
         feature_flags_flagd.check_files(params.root, dirs)
 
 
+def _check_namespaces(params: FeatureFlagParams, allowed: tuple[str, ...]) -> None:
+    if isinstance(params.root, FlagdParams):
+        feature_flags_flagd.check_namespaces(params.root, allowed)
+
+
 _BLAST = (
     "one flag in one environment (Unleash, LaunchDarkly), one flag of one flag file below "
-    "RESPONDER_FLAGD_FILE_DIRS (flagd), or one configured request to an allowlisted host "
-    "(http); every client of that flag sees the change"
+    "RESPONDER_FLAGD_FILE_DIRS or of one ConfigMap in RESPONDER_K8S_ALLOWED_NAMESPACES "
+    "(flagd), or one configured request to an allowlisted host (http); every client of that "
+    "flag sees the change"
 )
 
 FEATURE_FLAG_DISABLE: ActionSpec[FeatureFlagParams] = ActionSpec(
@@ -133,6 +145,7 @@ FEATURE_FLAG_DISABLE: ActionSpec[FeatureFlagParams] = ActionSpec(
     describe=_describer(False),
     check=_check,
     check_files=_check_files,
+    check_namespaces=_check_namespaces,
 )
 
 FEATURE_FLAG_ENABLE: ActionSpec[FeatureFlagParams] = ActionSpec(
@@ -147,4 +160,5 @@ FEATURE_FLAG_ENABLE: ActionSpec[FeatureFlagParams] = ActionSpec(
     describe=_describer(True),
     check=_check,
     check_files=_check_files,
+    check_namespaces=_check_namespaces,
 )

@@ -1,10 +1,11 @@
 """Recording a core/v1 Event on the object a containment step touched.
 
 `kubectl describe deployment/web` (or `kubectl get events`) then shows who acted and why:
-reason `ResponderRolloutRestart` / `ResponderScale` / `ResponderDeletePod`, a message naming the
-rule, run and step, source and reportingComponent `responder`. The Event is a record, not
-the action: failing to write it (RBAC: create events) never fails the containment; the step
-output says `event.recorded: false` with the error.
+reason `ResponderRolloutRestart` / `ResponderScale` / `ResponderDeletePod` (and
+`ResponderFeatureFlag` on a flagd ConfigMap), a message naming the rule, run and step, source
+and reportingComponent `responder`. The Event is a record, not the action: failing to write it
+(RBAC: create events) never fails the containment; the step output says `event.recorded: false`
+with the error.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Kill-switch edits of flagd flag definitions (pure): document text in, document text out.
 
-flagd has no write API, so a kill switch rewrites the source flagd syncs from: a flag file
-today, a ConfigMap value (one JSON string) later. Both share these functions.
+flagd has no write API, so a kill switch rewrites the source flagd syncs from: a flag file,
+or a ConfigMap value (one JSON string). Both share these functions.
 
 `switch_flag(text, flag, variant)` makes `variant` what every client gets:
 - `defaultVariant` becomes `variant` (which must be one of the flag's `variants`);
