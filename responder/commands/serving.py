@@ -73,6 +73,12 @@ def serve(*, listen: str | None, rules_dir: Path | None, dry_run: bool | None) -
 async def _run(app: web.Application, settings: Settings) -> int:
     host, port = settings.host_port
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    # Before anything listens: /readyz can answer while `site.start()` is still returning,
+    # and a SIGTERM sent right after it must drain, not kill the process.
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
     try:
         await runner.setup()
     except (StoreUnavailableError, CoordinationUnavailableError) as exc:
@@ -81,10 +87,6 @@ async def _run(app: web.Application, settings: Settings) -> int:
         return 1
     site = web.TCPSite(runner, host, port, shutdown_timeout=settings.drain_seconds)
     await site.start()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
     log.info(
         "serving",
         version=__version__,
