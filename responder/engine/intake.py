@@ -52,6 +52,11 @@ class AlertQueue:
             raise QueueFullError(retry_after)
         self._reserved += count
 
+    def check_room(self, retry_after: int) -> None:
+        """Raise QueueFullError when the queue is full: `reserve` would refuse any delivery."""
+        if self.depth >= self.capacity:
+            raise QueueFullError(retry_after)
+
     def release(self, count: int) -> None:
         """Give back reserved room that will not be used (the store write failed)."""
         self._reserved -= count
@@ -99,6 +104,17 @@ class Intake:
         self._clock = clock
         self._retry_after = retry_after
         self.draining = False
+
+    def refuse_early(self) -> None:
+        """Raise what `accept` would raise for any delivery now: draining, or a full queue.
+
+        Called before the body is read and parsed, so an overloaded daemon answers 503
+        without spending CPU on a delivery it cannot take, and keeps that CPU for the alerts
+        it has accepted. `accept` still checks everything again.
+        """
+        if self.draining:
+            raise DrainingError("responder is shutting down; retry against another replica")
+        self._queue.check_room(self._retry_after)
 
     async def accept(self, delivery: Delivery) -> list[StoredAlert]:
         """Record the delivery durably and queue its alerts; raise if it cannot be taken."""

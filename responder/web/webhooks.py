@@ -80,6 +80,10 @@ async def _receive(
     rejected = _media_type_problem(request, source)
     if rejected is not None:
         return rejected
+    try:  # a full queue refuses before the body is parsed (the CPU goes to accepted alerts)
+        request.app[keys.INTAKE].refuse_early()
+    except (QueueFullError, DrainingError) as exc:
+        return _refusal(request, source.value, exc)
     body = await request.read()
     try:
         delivery = parse(body)
@@ -95,20 +99,8 @@ async def _record(request: web.Request, delivery: Delivery) -> web.StreamRespons
     started = time.perf_counter()
     try:
         stored = await app[keys.INTAKE].accept(delivery)
-    except QueueFullError as exc:
-        metrics.webhook_rejected.labels(source, "503").inc()
-        return problem(
-            503,
-            "Queue full",
-            str(exc),
-            slug="queue-full",
-            headers={"Retry-After": str(exc.retry_after)},
-        )
-    except DrainingError as exc:
-        metrics.webhook_rejected.labels(source, "503").inc()
-        return problem(
-            503, "Shutting down", str(exc), slug="draining", headers={"Retry-After": "1"}
-        )
+    except (QueueFullError, DrainingError) as exc:
+        return _refusal(request, source, exc)
     except StoreUnavailableError as exc:
         metrics.webhook_rejected.labels(source, "503").inc()
         log.error("store_unavailable", source=source, error=str(exc))
@@ -141,6 +133,22 @@ async def _record(request: web.Request, delivery: Delivery) -> web.StreamRespons
         },
         status=202,
     )
+
+
+def _refusal(
+    request: web.Request, source: str, exc: QueueFullError | DrainingError
+) -> web.Response:
+    """503 with Retry-After: the queue is full, or the daemon is shutting down."""
+    request.app[keys.METRICS].webhook_rejected.labels(source, "503").inc()
+    if isinstance(exc, QueueFullError):
+        return problem(
+            503,
+            "Queue full",
+            str(exc),
+            slug="queue-full",
+            headers={"Retry-After": str(exc.retry_after)},
+        )
+    return problem(503, "Shutting down", str(exc), slug="draining", headers={"Retry-After": "1"})
 
 
 def _media_type_problem(request: web.Request, source: Source) -> web.Response | None:

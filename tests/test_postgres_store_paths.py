@@ -1,0 +1,78 @@
+"""The PostgreSQL store's fast paths keep their guarantees.
+
+- Connections returned to the pool moments ago are handed out without a round trip, unless the
+  server sent them something while they sat idle: a terminated or restarted backend announces
+  itself that way, and such a connection must be replaced, not fail the next request.
+- Concurrent `mark_alert_processed` calls share one UPDATE; each alert keeps the time of its
+  first mark, and none is lost when the store closes right after.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from responder.adapters.postgres_store import PostgresStore
+from responder.models.alerts import Alert, AlertStatus, Delivery, Source
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+async def test_connections_the_server_terminated_are_replaced(postgres_database: str) -> None:
+    store = await PostgresStore.open(
+        postgres_database, timeout_seconds=5, pool_min=2, pool_max=2, migrate=True
+    )
+    try:
+        await asyncio.gather(store.check_writable(), store.check_writable())  # both used
+        name = str(conninfo_to_dict(postgres_database)["application_name"])
+        admin_dsn = make_conninfo(postgres_database, application_name="pool-check-admin")
+        with psycopg.connect(admin_dsn, autocommit=True) as admin:
+            ended = admin.execute(
+                "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) "
+                "FROM pg_stat_activity WHERE application_name = %s",
+                (name,),
+            ).fetchone()
+        assert ended is not None
+        assert ended[0] >= 1
+        await asyncio.sleep(0.2)  # the termination notice reaches the idle sockets
+        for _ in range(4):  # every pooled connection was ended; each call must still work
+            await store.check_writable()
+    finally:
+        await store.close()
+
+
+async def test_concurrent_marks_keep_the_first_time_and_survive_close(
+    postgres_database: str,
+) -> None:
+    store = await PostgresStore.open(postgres_database, timeout_seconds=5, migrate=True)
+    alerts = tuple(
+        Alert(source=Source.ALERTMANAGER, name="A", status=AlertStatus.FIRING, fingerprint=str(i))
+        for i in range(40)
+    )
+    try:
+        stored = await store.record_delivery(
+            Delivery(source=Source.ALERTMANAGER, delivery_id="d", alerts=alerts), T0
+        )
+        ids = [s.alert_id for s in stored]
+        first, later = T0 + timedelta(seconds=1), T0 + timedelta(minutes=5)
+        marks = [store.mark_alert_processed(i, first) for i in ids]
+        marks.append(store.mark_alert_processed(ids[0], later))  # queued behind the first
+        marks.append(store.mark_alert_processed(999_999, first))  # unknown: ignored
+        await asyncio.gather(*marks)
+        await store.mark_alert_processed(ids[1], later)  # a later call: ignored
+        assert await store.unprocessed_alerts(100) == []
+        pending = [
+            asyncio.ensure_future(store.mark_alert_processed(ids[2], later)) for _ in range(3)
+        ]
+        await asyncio.sleep(0)  # the marks are queued...
+        await store.close()  # ...and written before the pool closes, not failed
+        await asyncio.gather(*pending)
+    finally:
+        await store.close()
+    with psycopg.connect(postgres_database, autocommit=True) as conn:
+        rows = conn.execute("SELECT id, processed_at FROM alerts").fetchall()
+    times: dict[int, datetime] = dict(rows)
+    assert set(times.values()) == {first}
