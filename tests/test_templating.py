@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from jinja2 import Environment, meta
 
 from responder.core.templating import (
     ALLOWED_ROOTS,
@@ -225,3 +226,24 @@ def test_build_context_exposes_only_the_allowed_roots() -> None:
     }
     assert "raw" not in CONTEXT["alert"]
     assert CONTEXT["steps"]["reset"]["failed"] is True
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "{{ labels.x }}",
+        "{{ labels.a ~ annotations.b | default('x') }}",
+        "{% if steps.a.ok %}{{ alert.name }}{% endif %}",
+        "{% for k in labels %}{{ k }}{{ loop.index }}{% endfor %}",
+        "{% set y = labels.a %}{{ y }}",
+        "{{ x if y else z }}",
+        "{{ steps['a'].output.x | map(attribute='pod') | join(',') }}",
+        "{% raw %}{{ no }}{% endraw %}{{ labels.b }}",
+        "{% with v = labels.a %}{{ v }}{{ w }}{% endwith %}",
+        "{% macro m(a) %}{{ a }}{{ b }}{% endmacro %}{{ m(labels.c) }}",
+    ],
+)
+def test_roots_are_the_names_jinja_finds_undeclared(template: str) -> None:
+    """The fast path (no binding nodes) and the fallback agree with Jinja's own analysis."""
+    expected = meta.find_undeclared_variables(Environment().parse(template))
+    assert template_references(template).roots == expected

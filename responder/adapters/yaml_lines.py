@@ -59,8 +59,15 @@ class YamlDocument:
         return self.line
 
 
-class LineLoader(yaml.SafeLoader):
-    """A `yaml.SafeLoader` that yields each document with the line of every key and item."""
+# libyaml's parser (C) when PyYAML was built with it: the same nodes, marks and safe
+# construction, about 10x faster than the pure-Python one (10,000 rules load in seconds).
+_SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class LineLoader(_SafeLoader):  # type: ignore[valid-type,misc]
+    """A safe loader that yields each document with the line of every key and item."""
+
+    text = ""  # the source, for the line of a reader error
 
     def documents(self) -> Iterator[YamlDocument]:
         """Every document of the stream, in order; raises YamlSyntaxError at the first error."""
@@ -75,7 +82,9 @@ class LineLoader(yaml.SafeLoader):
                 data = self.construct_document(node)
                 yield YamlDocument(data, _line(node), lines, tuple(duplicates))
         except yaml.MarkedYAMLError as exc:
-            raise _syntax_error(exc) from exc
+            raise _syntax_error(exc, self.text) from exc
+        except yaml.reader.ReaderError as exc:  # the C parser reports these while parsing
+            raise _reader_error(self.text, exc) from exc
         except yaml.YAMLError as exc:
             raise YamlSyntaxError(1, f"invalid YAML: {exc}") from exc
         finally:
@@ -85,15 +94,20 @@ class LineLoader(yaml.SafeLoader):
 def read_documents(text: str) -> Iterator[YamlDocument]:
     """The documents of `text` (`---`-separated), each with its key lines."""
     try:
-        loader = LineLoader(text)  # the reader refuses NUL and other control characters here
+        loader = LineLoader(text)  # the Python reader refuses control characters here
     except yaml.reader.ReaderError as exc:
-        line = text[: exc.position].count("\n") + 1
-        raise YamlSyntaxError(
-            line,
-            f"character {exc.character:#x} is not allowed in YAML (control characters); "
-            "remove it or quote it as an escape in a double-quoted string",
-        ) from exc
+        raise _reader_error(text, exc) from exc
+    loader.text = text
     return loader.documents()
+
+
+def _reader_error(text: str, exc: yaml.reader.ReaderError) -> YamlSyntaxError:
+    line = text[: exc.position].count("\n") + 1
+    return YamlSyntaxError(
+        line,
+        f"character {exc.character:#x} is not allowed in YAML (control characters); "
+        "remove it or quote it as an escape in a double-quoted string",
+    )
 
 
 def read_yaml_file(path: pathlib.Path) -> tuple[list[YamlDocument], list[tuple[int, str]]]:
@@ -190,7 +204,7 @@ def _walk_merged(
             _walk(value_node, key_path, lines, duplicates, seen)
 
 
-def _syntax_error(exc: yaml.MarkedYAMLError) -> YamlSyntaxError:
+def _syntax_error(exc: yaml.MarkedYAMLError, source: str) -> YamlSyntaxError:
     mark = exc.problem_mark or exc.context_mark
     line = int(mark.line) + 1 if mark is not None else 1
     context = exc.context
@@ -198,7 +212,7 @@ def _syntax_error(exc: yaml.MarkedYAMLError) -> YamlSyntaxError:
         context = f"{context} started at line {exc.context_mark.line + 1}"
     parts = [part for part in (exc.problem, context) if part]
     message = "invalid YAML: " + ("; ".join(parts) if parts else str(exc))
-    text = _mark_line(mark)
+    text = _mark_line(mark, source)
     if "{{" in text or "{%" in text:
         message += '; quote values that hold templates, e.g. key: "{{ labels.service }}"'
     elif exc.problem and "mapping values are not allowed" in exc.problem:
@@ -206,10 +220,9 @@ def _syntax_error(exc: yaml.MarkedYAMLError) -> YamlSyntaxError:
     return YamlSyntaxError(line, message)
 
 
-def _mark_line(mark: Any) -> str:
-    buffer = getattr(mark, "buffer", None)
-    if not isinstance(buffer, str):
+def _mark_line(mark: Any, source: str) -> str:
+    """The source line a mark points at (C-parser marks carry no buffer of their own)."""
+    if mark is None:
         return ""
-    start = buffer.rfind("\n", 0, mark.pointer) + 1
-    end = buffer.find("\n", mark.pointer)
-    return buffer[start : end if end >= 0 else len(buffer)]
+    lines = source.splitlines()
+    return lines[mark.line] if 0 <= mark.line < len(lines) else ""

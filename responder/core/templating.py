@@ -241,23 +241,43 @@ def _parsed_expression(expr: str) -> nodes.Template:
     return tree
 
 
+# Nodes that bind names (loop variables, `set`, macro arguments, imports...). A template
+# without them reads exactly its loaded names; with them Jinja's own (slow: it runs the code
+# generator) scoping analysis decides.
+_BINDING_NODES: tuple[type[nodes.Node], ...] = (
+    nodes.For, nodes.Macro, nodes.CallBlock, nodes.Assign, nodes.AssignBlock, nodes.With,
+    nodes.FilterBlock, nodes.Scope, nodes.Import, nodes.FromImport, nodes.Include,
+    nodes.Extends, nodes.Block, nodes.OverlayScope, nodes.ScopedEvalContextModifier,
+)  # fmt: skip
+
+
 def _references(tree: nodes.Template) -> References:
-    roots = frozenset(meta.find_undeclared_variables(tree))
+    """One walk over the tree: loaded names, `steps.<id>` / `steps["<id>"]` reads, binders."""
+    loaded: set[str] = set()
     step_ids: set[str] = set()
     static: set[int] = set()
-    for attr in tree.find_all(nodes.Getattr):
-        if _is_steps(attr.node):
-            step_ids.add(attr.attr)
-            static.add(id(attr.node))
-    for item in tree.find_all(nodes.Getitem):
-        key = item.arg.value if isinstance(item.arg, nodes.Const) else None
-        if _is_steps(item.node) and isinstance(key, str):
-            step_ids.add(key)
-            static.add(id(item.node))
-    dynamic = any(
-        name.name == "steps" and name.ctx == "load" and id(name) not in static
-        for name in tree.find_all(nodes.Name)
-    )
+    steps_names: list[nodes.Name] = []
+    binds = False
+    for node in tree.find_all(nodes.Node):
+        if isinstance(node, nodes.Name):
+            if node.ctx == "load":
+                loaded.add(node.name)
+                if node.name == "steps":
+                    steps_names.append(node)
+        elif isinstance(node, nodes.Getattr) and _is_steps(node.node):
+            step_ids.add(node.attr)
+            static.add(id(node.node))
+        elif isinstance(node, nodes.Getitem) and _is_steps(node.node):
+            key = node.arg.value if isinstance(node.arg, nodes.Const) else None
+            if isinstance(key, str):
+                step_ids.add(key)
+                static.add(id(node.node))
+        elif isinstance(node, _BINDING_NODES):
+            binds = True
+    # without binding nodes the loaded names are exactly what the template reads from its
+    # context; with them, Jinja's own (slower: it runs the code generator) analysis decides
+    roots = frozenset(meta.find_undeclared_variables(tree)) if binds else frozenset(loaded)
+    dynamic = any(id(name) not in static for name in steps_names)
     return References(roots, frozenset(step_ids), dynamic_steps=dynamic)
 
 
