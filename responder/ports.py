@@ -32,11 +32,15 @@ class Clock(Protocol):
 class Store(Protocol):
     """Durable record of received alerts, runs, steps and the append-only audit log."""
 
-    async def record_delivery(self, delivery: Delivery, received_at: datetime) -> list[StoredAlert]:
+    async def record_delivery(
+        self, delivery: Delivery, received_at: datetime, *, settled: Sequence[bool] = ()
+    ) -> list[StoredAlert]:
         """Durably write every alert of a delivery (one commit, shared by concurrent callers).
 
-        Returns the stored alerts in delivery order. Raises StoreUnavailableError if the write
-        did not happen; nothing is acknowledged in that case.
+        `settled[i]` True: alert i needs no processing (no rule can act on it); it is written
+        already marked processed at `received_at`, so recovery never picks it up. Missing
+        entries mean False. Returns the stored alerts in delivery order. Raises
+        StoreUnavailableError if the write did not happen; nothing is acknowledged then.
         """
         ...
 

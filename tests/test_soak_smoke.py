@@ -25,4 +25,8 @@ def test_a_short_soak_runs_and_accounts_for_every_alert(postgres_dsn: str) -> No
     assert stored >= acked  # nothing acknowledged was lost
     assert "| acknowledged but lost | 0 |" in report
     assert "| Redis restarts | 2 |" in report or "| Redis restarts | 3 |" in report
-    assert done.returncode == 0, report
+    assert "| other errors | none |" in report
+    # the flatness verdict needs minutes (the first seconds still open pool connections);
+    # eight seconds only prove the soak runs and accounts for every alert
+    assert done.returncode in (0, 1), report
+    assert "Verdict: " in report

@@ -199,9 +199,15 @@ async def test_store_failure_answers_503_and_acknowledges_nothing(make_client: A
     assert response.headers["Retry-After"]
 
 
-async def test_full_queue_answers_503_with_retry_after(make_client: AppFactory) -> None:
+async def test_full_queue_answers_503_with_retry_after(
+    make_client: AppFactory, rules_dir: Path
+) -> None:
     from responder.web import keys
 
+    (rules_dir / "r.yaml").write_text(
+        "id: disk\nmatch: {matchers: ['alertname=\"DiskFull\"']}\n"
+        "steps: [{id: n, action: log, with: {message: hi}}]\n"
+    )
     client = await make_client(queue_size=2, retry_after_seconds=7)
     await client.app[keys.WORKERS].stop()  # nobody drains the queue
     for i in range(2):
@@ -217,6 +223,15 @@ async def test_full_queue_answers_503_with_retry_after(make_client: AppFactory) 
     assert full.status == 503
     assert full.headers["Retry-After"] == "7"
     _is_problem(full)
+    # an alert no rule acts on needs no worker: written (already processed) and taken
+    unrelated = await client.post(
+        "/v1/webhooks/alertmanager", data=am_body(am_alert("Unrelated")), headers={**AUTH, **JSON}
+    )
+    assert unrelated.status == 202
+    [stored_id] = (await unrelated.json())["ids"]
+    store = client.app[keys.STORE]
+    assert stored_id not in [a.alert_id for a in await store.unprocessed_alerts(10)]
+    assert (await store.get_alert(stored_id)) is not None
 
 
 async def test_unknown_route_and_method_are_problems(make_client: AppFactory) -> None:

@@ -74,10 +74,13 @@ AUDIT_INSERT = (
 # cost ~0.3 ms of CPU per alert (the alert JSON is full of quotes); a tenth of that in binary.
 ALERT_INSERT = """
     INSERT INTO alerts (delivery_id, source, fingerprint, identity, status, name, received_at,
-                        alert)
-    SELECT %s, a.source, a.fingerprint, a.identity, a.status, a.name, %s, a.alert::json
-    FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text[])
-         WITH ORDINALITY AS a (source, fingerprint, identity, status, name, alert, ord)
+                        alert, processed_at)
+    SELECT %(delivery)s, a.source, a.fingerprint, a.identity, a.status, a.name, %(at)s,
+           a.alert::json, CASE WHEN a.settled THEN %(at)s::timestamptz END
+    FROM unnest(%(source)b::text[], %(fingerprint)b::text[], %(identity)b::text[],
+                %(status)b::text[], %(name)b::text[], %(alert)b::text[], %(settled)b::bool[])
+         WITH ORDINALITY AS a (source, fingerprint, identity, status, name, alert, settled,
+                               ord)
     ORDER BY a.ord
     RETURNING id"""
 _ALERT_SELECT = "SELECT id, delivery_id, received_at, alert::text AS alert FROM alerts"
@@ -116,18 +119,24 @@ def _decode(row: dict[str, Any], skip: tuple[str, ...] = ()) -> dict[str, Any]:
     return fields
 
 
-async def insert_alerts(conn: Conn, delivery: Delivery, received_at: datetime) -> list[int]:
-    """Insert every alert of `delivery` in one statement; their ids in delivery order."""
+async def insert_alerts(
+    conn: Conn, delivery: Delivery, received_at: datetime, settled: list[bool]
+) -> list[int]:
+    """Insert every alert of `delivery` in one statement; their ids in delivery order.
+
+    `settled[i]`: alert i is written already processed (at `received_at`)."""
     alerts = delivery.alerts
-    columns = [
-        [encode(a.source) for a in alerts],
-        [encode(a.fingerprint) for a in alerts],
-        [encode(a.identity) for a in alerts],
-        [encode(a.status) for a in alerts],
-        [encode(a.name) for a in alerts],
-        [a.model_dump_json() for a in alerts],
-    ]
-    params = [encode(delivery.delivery_id), encode(received_at), *columns]
+    params = {
+        "delivery": encode(delivery.delivery_id),
+        "at": encode(received_at),
+        "source": [encode(a.source) for a in alerts],
+        "fingerprint": [encode(a.fingerprint) for a in alerts],
+        "identity": [encode(a.identity) for a in alerts],
+        "status": [encode(a.status) for a in alerts],
+        "name": [encode(a.name) for a in alerts],
+        "alert": [a.model_dump_json() for a in alerts],
+        "settled": settled,
+    }
     cur = await conn.execute(ALERT_INSERT, params)
     # identities are drawn in ORDER BY ord order, so ascending ids are delivery order
     return sorted(int(row[0]) for row in await cur.fetchall())

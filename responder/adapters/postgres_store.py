@@ -161,12 +161,15 @@ class PostgresStore:
 
     # -- the Store port ---------------------------------------------------------------------
 
-    async def record_delivery(self, delivery: Delivery, received_at: datetime) -> list[StoredAlert]:
+    async def record_delivery(
+        self, delivery: Delivery, received_at: datetime, *, settled: Sequence[bool] = ()
+    ) -> list[StoredAlert]:
         """Write every alert of a delivery in one statement (one commit); in delivery order."""
         queries.encode(received_at)  # refuse a naive time before any IO
+        done = [i < len(settled) and settled[i] for i in range(len(delivery.alerts))]
 
         async def insert(conn: queries.Conn) -> list[int]:
-            return await queries.insert_alerts(conn, delivery, received_at)
+            return await queries.insert_alerts(conn, delivery, received_at, done)
 
         ids = await self._run(insert)
         return StoredAlert.from_delivery(delivery, ids, received_at.astimezone(UTC))

@@ -40,7 +40,7 @@ STEP_FIELDS = ("step_id", "action", "state", "reason", "params", "output", "erro
 AUDIT_FIELDS = ("at", "kind", "actor", "run_id", "rule_id", "step_id", "alert_id", "reason",
                 "details")
 ALERT_FIELDS = ("delivery_id", "source", "fingerprint", "identity", "status", "name",
-                "received_at", "alert_json")
+                "received_at", "alert_json", "processed_at")
 # fmt: on
 
 
@@ -168,10 +168,12 @@ def _decode(row: sqlite3.Row, *, skip: tuple[str, ...] = ()) -> dict[str, Any]:
     return fields
 
 
-def alert_row(delivery_id: str, alert: Alert, received_at: str) -> tuple[Any, ...]:
+def alert_row(
+    delivery_id: str, alert: Alert, received_at: str, *, processed_at: str | None = None
+) -> tuple[Any, ...]:
     """Parameters for ALERT_INSERT."""
     keys = (alert.source, alert.fingerprint, alert.identity, alert.status, alert.name)
-    return (delivery_id, *map(_encode, keys), received_at, alert.model_dump_json())
+    return (delivery_id, *map(_encode, keys), received_at, alert.model_dump_json(), processed_at)
 
 
 def stored_alert(row: sqlite3.Row) -> StoredAlert:

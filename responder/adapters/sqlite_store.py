@@ -50,10 +50,16 @@ class SqliteStore:
         """Flush queued writes, stop the thread, close the connection. Idempotent."""
         await self._writer.close()
 
-    async def record_delivery(self, delivery: Delivery, received_at: datetime) -> list[StoredAlert]:
+    async def record_delivery(
+        self, delivery: Delivery, received_at: datetime, *, settled: Sequence[bool] = ()
+    ) -> list[StoredAlert]:
         """Durably write every alert of a delivery; the commit is shared with concurrent calls."""
         at = to_text(received_at)
-        rows = [queries.alert_row(delivery.delivery_id, a, at) for a in delivery.alerts]
+        done = [i < len(settled) and settled[i] for i in range(len(delivery.alerts))]
+        rows = [
+            queries.alert_row(delivery.delivery_id, a, at, processed_at=at if d else None)
+            for a, d in zip(delivery.alerts, done, strict=True)
+        ]
         ids = await self._call(partial(queries.insert_alerts, rows=rows), write=True)
         return StoredAlert.from_delivery(delivery, ids, from_text(at))
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from responder.errors import ResponderError
 from responder.metrics import Metrics
-from responder.models.alerts import Delivery
+from responder.models.alerts import Alert, Delivery
 from responder.models.runs import StoredAlert
 from responder.ports import Clock, Store
 
@@ -52,11 +53,6 @@ class AlertQueue:
             raise QueueFullError(retry_after)
         self._reserved += count
 
-    def check_room(self, retry_after: int) -> None:
-        """Raise QueueFullError when the queue is full: `reserve` would refuse any delivery."""
-        if self.depth >= self.capacity:
-            raise QueueFullError(retry_after)
-
     def release(self, count: int) -> None:
         """Give back reserved room that will not be used (the store write failed)."""
         self._reserved -= count
@@ -96,36 +92,53 @@ class Intake:
     """What a webhook calls: nothing is acknowledged before it is written down."""
 
     def __init__(
-        self, store: Store, queue: AlertQueue, metrics: Metrics, clock: Clock, *, retry_after: int
+        self,
+        store: Store,
+        queue: AlertQueue,
+        metrics: Metrics,
+        clock: Clock,
+        *,
+        retry_after: int,
+        needs_processing: Callable[[Alert], bool] = lambda alert: True,
     ) -> None:
         self._store = store
         self._queue = queue
         self._metrics = metrics
         self._clock = clock
         self._retry_after = retry_after
+        self._needs_processing = needs_processing
         self.draining = False
 
     def refuse_early(self) -> None:
-        """Raise what `accept` would raise for any delivery now: draining, or a full queue.
+        """Raise what `accept` would raise for any delivery now: shutting down.
 
-        Called before the body is read and parsed, so an overloaded daemon answers 503
-        without spending CPU on a delivery it cannot take, and keeps that CPU for the alerts
-        it has accepted. `accept` still checks everything again.
+        Called before the body is read and parsed. A full queue is not refused here: the
+        alerts no rule acts on are taken whatever the queue holds (see `accept`), so only the
+        parsed delivery can tell.
         """
         if self.draining:
             raise DrainingError("responder is shutting down; retry against another replica")
-        self._queue.check_room(self._retry_after)
 
     async def accept(self, delivery: Delivery) -> list[StoredAlert]:
-        """Record the delivery durably and queue its alerts; raise if it cannot be taken."""
+        """Record the delivery durably and queue the alerts a rule may act on.
+
+        An alert no rule matches (and not a resolution, which may end waiting runs) is
+        written already processed and never queued: in a storm of unrelated alerts the
+        workers keep to the ones that matter, and a full queue refuses (503) only deliveries
+        holding alerts that need a worker. Raises if the delivery cannot be taken.
+        """
         if self.draining:
             raise DrainingError("responder is shutting down; retry against another replica")
-        count = len(delivery.alerts)
-        self._queue.reserve(count, self._retry_after)
+        wanted = [self._needs_processing(alert) for alert in delivery.alerts]
+        count = sum(wanted)
+        if count:
+            self._queue.reserve(count, self._retry_after)
         try:
-            stored = await self._store.record_delivery(delivery, self._clock.now())
+            stored = await self._store.record_delivery(
+                delivery, self._clock.now(), settled=[not w for w in wanted]
+            )
         except BaseException:
             self._queue.release(count)
             raise
-        self._queue.put_reserved(stored, count)
+        self._queue.put_reserved([s for s, w in zip(stored, wanted, strict=True) if w], count)
         return stored

@@ -89,6 +89,13 @@ class Pipeline:
         self.claims_are_durable = True
         self.orphan_grace = 2.0  # seconds another replica gets to save the run it claimed
 
+    def needs_processing(self, alert: Alert) -> bool:
+        """Whether `process` could do anything with `alert`: a rule of the active set matches
+        it, or it is a resolution (which ends runs still waiting for it)."""
+        return alert.status is AlertStatus.RESOLVED or bool(
+            self.rulebook.current.index.match(alert)
+        )
+
     async def process(self, stored: StoredAlert) -> None:
         """Handle one received alert completely, then mark it processed."""
         alert: Alert = stored.alert

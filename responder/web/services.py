@@ -216,7 +216,8 @@ async def engine_ctx(app: web.Application) -> AsyncIterator[None]:
     pipeline.on_cancel = desk.cancel_for_run
     app[keys.DESK] = desk
     queue = AlertQueue(settings.queue_size, metrics)
-    intake = Intake(store, queue, metrics, clock, retry_after=settings.retry_after_seconds)
+    intake = Intake(store, queue, metrics, clock, retry_after=settings.retry_after_seconds,
+                    needs_processing=pipeline.needs_processing)  # fmt: skip
     workers = WorkerPool(queue, pipeline, settings.workers)
     delays = DelayPoller(pipeline, settings.timer_poll_seconds, desk.expire_due)
     leases = Leases(coordinator, store, recorder, clock, instance_id=settings.instance_id,

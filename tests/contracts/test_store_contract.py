@@ -106,6 +106,15 @@ async def test_batch_max_bounds_what_one_commit_takes(harness: StoreHarness) -> 
         assert after - before == 10
 
 
+async def test_settled_alerts_are_written_processed(store: Store) -> None:
+    stored = await store.record_delivery(
+        make_delivery(make_alert(1), make_alert(2), make_alert(3)), T0, settled=[True, False]
+    )
+    left = await store.unprocessed_alerts(10)
+    assert [a.alert_id for a in left] == [stored[1].alert_id, stored[2].alert_id]
+    assert await store.get_alert(stored[0].alert_id) == stored[0]  # stored all the same
+
+
 async def test_get_alert_by_id(store: Store) -> None:
     stored = await store.record_delivery(make_delivery(make_alert(1), make_alert(2)), T0)
     assert await store.get_alert(stored[1].alert_id) == stored[1]
