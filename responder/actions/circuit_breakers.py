@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from responder.actions.http import parse_json_body
 from responder.actions.probes import auth_headers, describe_headers, validate_auth_env
 from responder.actions.registry import ActionContext, ActionSpec, StepResult
-from responder.core.allowlists import check_url
+from responder.core.allowlists import check_url, plain_base_url
 from responder.core.redaction import redact, truncate
 from responder.errors import PermanentError, TemporaryError
 from responder.models.http import HttpRequest, HttpResponse
@@ -56,9 +56,7 @@ class CircuitBreakerParams(BaseModel):
     @field_validator("base_url")
     @classmethod
     def _plain_base(cls, value: str) -> str:
-        if "?" in value or "#" in value:
-            raise ValueError("base_url takes no query or fragment: http(s)://host[:port][/prefix]")
-        return value.rstrip("/")
+        return plain_base_url(value)
 
     @field_validator("name")
     @classmethod

@@ -35,13 +35,6 @@ def flag_key(value: str, max_length: int = 100) -> str:
     return value
 
 
-def plain_base_url(value: str) -> str:
-    """A base URL without query or fragment, trailing `/` dropped."""
-    if "?" in value or "#" in value:
-        raise ValueError("base_url takes no query or fragment: http(s)://host[:port][/prefix]")
-    return value.rstrip("/")
-
-
 def server_message(response: HttpResponse) -> str:
     """The `message` of a JSON error body, else the start of the body (redacted)."""
     text = response.body.decode("utf-8", "replace")

@@ -29,14 +29,13 @@ from responder.actions.feature_flag_calls import (
     fitted,
     flag_key,
     json_document,
-    plain_base_url,
     retry_delay,
     send,
     server_message,
 )
 from responder.actions.probes import auth_headers, describe_headers, validate_auth_env
 from responder.actions.registry import ActionContext, StepResult
-from responder.core.allowlists import check_url
+from responder.core.allowlists import check_url, plain_base_url
 from responder.core.redaction import redact
 from responder.errors import PermanentError, TemporaryError
 

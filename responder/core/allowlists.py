@@ -215,3 +215,11 @@ def check_url(url: str, patterns: Sequence[str]) -> None:
         f"host {shown}:{target.port} refused: it matches no entry of {SETTING_NAME}; "
         f"add {shown!r} (or a '*.suffix' pattern) to {SETTING_NAME} if it should be reachable"
     )
+
+
+def plain_base_url(value: str) -> str:
+    """A base URL without query or fragment, trailing `/` dropped (ValueError otherwise):
+    actions append their own paths to it."""
+    if "?" in value or "#" in value:
+        raise ValueError("base_url takes no query or fragment: http(s)://host[:port][/prefix]")
+    return value.rstrip("/")
