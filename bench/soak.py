@@ -1,7 +1,7 @@
 """Soak: a steady alert rate for a long time, with Redis restarted periodically.
 
-    .venv/bin/python bench/soak.py                 # 30 minutes at 200 alerts/s (issue's run)
-    .venv/bin/python bench/soak.py --seconds 20 --rate 50 --redis-restart-every 6   # smoke
+    .venv/bin/python -m bench.soak                 # 30 minutes at 200 alerts/s (issue's run)
+    .venv/bin/python -m bench.soak --seconds 20 --rate 50 --redis-restart-every 6   # smoke
 
 Starts, on loopback: a dedicated redis-server (so it can be stopped), a fresh schema in the
 PostgreSQL at RESPONDER_SOAK_POSTGRES (default postgresql://127.0.0.1:5432/test), a local
@@ -40,16 +40,10 @@ import psycopg
 from aiohttp import web
 from psycopg.conninfo import make_conninfo
 
-REPO = Path(__file__).resolve().parents[1]
+from bench.processes import REPO, free_port, proc_status_kib
+
 TOKEN = "soak-token"
 READER = "soak-reader"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -67,7 +61,7 @@ class Redis:
     """A redis-server of our own on a free port, stoppable and restartable."""
 
     def __init__(self, workdir: Path) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.workdir = workdir
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -161,11 +155,9 @@ async def _post(session: aiohttp.ClientSession, url: str, i: int, tally: Tally) 
 
 
 def _proc_figures(pid: int) -> tuple[float, int]:
-    rss_kb = 0
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            rss_kb = int(line.split()[1])
-    return rss_kb / 1024, len(os.listdir(f"/proc/{pid}/fd"))
+    """RSS in MiB and open file descriptors of the daemon."""
+    rss_kib = proc_status_kib(pid, "VmRSS") or 0
+    return rss_kib / 1024, len(os.listdir(f"/proc/{pid}/fd"))
 
 
 async def _tasks(session: aiohttp.ClientSession, base: str) -> float:
@@ -192,12 +184,12 @@ async def _soak(args: argparse.Namespace, work: Path, dsn: str) -> tuple[Tally, 
     target_app.router.add_post("/act", act)
     runner = web.AppRunner(target_app, access_log=None)
     await runner.setup()
-    target_port = _free_port()
+    target_port = free_port()
     await web.TCPSite(runner, "127.0.0.1", target_port).start()
     rules = work / "rules"
     rules.mkdir()
     (rules / "soak.yaml").write_text(RULE.format(target=f"http://127.0.0.1:{target_port}"))
-    port = _free_port()
+    port = free_port()
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "RESPONDER_LISTEN": f"127.0.0.1:{port}",

@@ -1,4 +1,4 @@
-"""A few seconds of bench/soak.py, so the soak keeps working (the real run is 30 minutes)."""
+"""A few seconds of `python -m bench.soak`, so the soak keeps working (the real run: 30 min)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ def test_a_short_soak_runs_and_accounts_for_every_alert(postgres_dsn: str) -> No
     args = ["--seconds", "8", "--rate", "30", "--redis-restart-every", "3",
             "--redis-down-seconds", "1", "--sample-every", "1"]  # fmt: skip
     done = subprocess.run(
-        [sys.executable, str(REPO / "bench" / "soak.py"), *args],
-        capture_output=True, text=True, env=env, timeout=120, check=False,
+        [sys.executable, "-m", "bench.soak", *args],
+        cwd=REPO, capture_output=True, text=True, env=env, timeout=120, check=False,
     )  # fmt: skip
     report = done.stdout
     assert "| alerts acknowledged (202) |" in report, done.stderr[-3000:]
