@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from responder.models.alerts import Delivery, Source
+from responder.models.alerts import Alert, Delivery, Source
 from responder.models.approvals import Approval, ApprovalState
 from responder.models.http import HttpRequest, HttpResponse
 from responder.models.kube import ConfigMap, Deployment, KubeEvent, NewEvent, Pod, Scale
@@ -88,6 +88,11 @@ class Store(Protocol):
         `query.before` is a run id: only runs strictly older than it are returned (keyset
         pagination); an unknown id gives an empty page.
         """
+        ...
+
+    async def has_run(self, rule_id: str, alert: Alert) -> bool:
+        """Whether a run of `rule_id` exists for this occurrence of `alert` (its source,
+        fingerprint and identity): one indexed lookup, no run is loaded."""
         ...
 
     async def open_runs(

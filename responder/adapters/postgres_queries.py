@@ -230,6 +230,17 @@ _STEPS_JSON = (
 _STEPS = TypeAdapter(tuple[StepRecord, ...])
 
 
+async def run_exists(conn: Conn, params: Sequence[Any]) -> bool:
+    """Whether a run exists for (source, fingerprint, rule_id, alert_identity)."""
+    cur = await conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM runs WHERE source = %s AND fingerprint = %s "
+        "AND rule_id = %s AND alert_identity = %s)",
+        params,
+    )
+    row = await cur.fetchone()
+    return bool(row and row[0])
+
+
 async def select_runs(
     conn: Conn, where_clause: str, params: Sequence[Any], *, order: str, limit: int | None
 ) -> list[RunRecord]:

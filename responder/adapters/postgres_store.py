@@ -43,7 +43,7 @@ from responder.adapters import postgres_approvals as approvals
 from responder.adapters import postgres_connections as connections
 from responder.adapters import postgres_queries as queries
 from responder.errors import StoreUnavailableError
-from responder.models.alerts import Delivery, Source
+from responder.models.alerts import Alert, Delivery, Source
 from responder.models.approvals import Approval, ApprovalState
 from responder.models.runs import AuditEvent, RunQuery, RunRecord, RunState, StoredAlert
 from responder.ports import check_limit
@@ -266,6 +266,12 @@ class PostgresStore:
         where, params = queries.runs_filter(query)
         order = "ORDER BY created_at DESC, run_id DESC"
         return await self._runs(where, params, order, query.limit)
+
+    async def has_run(self, rule_id: str, alert: Alert) -> bool:
+        """Whether a run of `rule_id` exists for this occurrence of `alert` (indexed)."""
+        params = [queries.encode(v) for v in (alert.source, alert.fingerprint, rule_id,
+                                              alert.identity)]  # fmt: skip
+        return await self._run(lambda conn: queries.run_exists(conn, params))
 
     async def open_runs(
         self, source: Source | None = None, fingerprint: str | None = None

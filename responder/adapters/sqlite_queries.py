@@ -253,6 +253,17 @@ DUE_FILTER = "WHERE state = 'pending' AND not_before <= ?"
 DUE_ORDER = "ORDER BY not_before, created_at, run_id"
 
 
+RUN_EXISTS = (
+    "SELECT 1 FROM runs WHERE source = ? AND fingerprint = ? AND rule_id = ? "
+    "AND alert_identity = ? LIMIT 1"
+)
+
+
+def run_exists(conn: sqlite3.Connection, params: tuple[Any, ...]) -> bool:
+    """Whether RUN_EXISTS finds a row for (source, fingerprint, rule_id, alert_identity)."""
+    return conn.execute(RUN_EXISTS, params).fetchone() is not None
+
+
 def select_runs(
     conn: sqlite3.Connection, where: str, params: list[Any], *, order: str, limit: int
 ) -> list[RunRecord]:

@@ -18,7 +18,7 @@ from responder.adapters import sqlite_approvals as approvals
 from responder.adapters import sqlite_queries as queries
 from responder.adapters.sqlite_schema import from_text, to_text
 from responder.adapters.sqlite_writer import THREAD_NAME, SqliteWriter
-from responder.models.alerts import Delivery, Source
+from responder.models.alerts import Alert, Delivery, Source
 from responder.models.approvals import Approval, ApprovalState
 from responder.models.runs import AuditEvent, RunQuery, RunRecord, RunState, StoredAlert
 from responder.ports import check_limit
@@ -106,6 +106,11 @@ class SqliteStore:
         """
         where, params = queries.runs_filter(query)
         return await self._runs(where, params, order=queries.NEWEST_FIRST, limit=query.limit)
+
+    async def has_run(self, rule_id: str, alert: Alert) -> bool:
+        """Whether a run of `rule_id` exists for this occurrence of `alert` (indexed)."""
+        params = (alert.source.value, alert.fingerprint, rule_id, alert.identity)
+        return await self._call(partial(queries.run_exists, params=params), write=False)
 
     async def open_runs(
         self, source: Source | None = None, fingerprint: str | None = None

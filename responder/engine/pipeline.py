@@ -23,7 +23,6 @@ from responder.models.plans import Plan
 from responder.models.rules import LoadedRule, StatusSelector
 from responder.models.runs import (
     AuditKind,
-    RunQuery,
     RunRecord,
     RunState,
     SkipReason,
@@ -112,22 +111,14 @@ class Pipeline:
         """A recovered alert's claim with no run behind it: the process that claimed it died
         between the claim and saving the run. Another live replica gets `orphan_grace` to
         save a run it claimed; if none appears, the claim is an orphan."""
-        if await self._has_run(rule_id, stored.alert):
+        if await self._store.has_run(rule_id, stored.alert):
             return False
         await asyncio.sleep(self.orphan_grace)
-        if await self._has_run(rule_id, stored.alert):
+        if await self._store.has_run(rule_id, stored.alert):
             return False
         log.warning("claim_orphaned", rule=rule_id, alert_id=stored.alert_id,
                     detail="claimed before a crash but never run; running it now")  # fmt: skip
         return True
-
-    async def _has_run(self, rule_id: str, alert: Alert) -> bool:
-        """Whether the store holds a run of `rule_id` for this occurrence of the alert."""
-        query = RunQuery(rule_id=rule_id, source=alert.source, fingerprint=alert.fingerprint,
-                         limit=500)  # fmt: skip
-        return any(
-            run.alert_identity == alert.identity for run in await self._store.list_runs(query)
-        )
 
     async def cancel_waiting(self, alert: Alert) -> None:
         """A resolved alert ends its runs still waiting for `for:` or for an approval."""
@@ -150,7 +141,9 @@ class Pipeline:
         if claimed is not None and claimed.reason is SkipReason.DUPLICATE:
             if recovered and await self._orphaned_claim(rule.id, stored):
                 claimed = None  # the crashed process claimed it and made no run: take over
-        elif (recovered or not self.claims_are_durable) and await self._has_run(rule.id, alert):
+        elif (recovered or not self.claims_are_durable) and await self._store.has_run(
+            rule.id, alert
+        ):
             claimed = GateDecision(
                 Verdict.SKIP, SkipReason.DUPLICATE, detail="this occurrence already has a run"
             )

@@ -115,6 +115,19 @@ async def test_settled_alerts_are_written_processed(store: Store) -> None:
     assert await store.get_alert(stored[0].alert_id) == stored[0]  # stored all the same
 
 
+async def test_has_run_finds_a_run_of_this_rule_for_this_occurrence_only(store: Store) -> None:
+    alert = make_alert(1)
+    assert not await store.has_run("rule-a", alert)
+    await store.save_run(make_run("r1", fingerprint=alert.fingerprint,
+                                  alert_identity=alert.identity))  # fmt: skip
+    assert await store.has_run("rule-a", alert)
+    assert not await store.has_run("rule-b", alert)  # another rule
+    later = make_alert(1, starts_at=T0 + timedelta(hours=1))  # the same alert, firing again
+    assert later.identity != alert.identity
+    assert not await store.has_run("rule-a", later)
+    assert not await store.has_run("rule-a", make_alert(2))  # another fingerprint
+
+
 async def test_get_alert_by_id(store: Store) -> None:
     stored = await store.record_delivery(make_delivery(make_alert(1), make_alert(2)), T0)
     assert await store.get_alert(stored[1].alert_id) == stored[1]
