@@ -99,7 +99,7 @@ class Intake:
         clock: Clock,
         *,
         retry_after: int,
-        needs_processing: Callable[[Alert], bool] = lambda alert: True,
+        needs_processing: Callable[[Alert], bool],
     ) -> None:
         self._store = store
         self._queue = queue
