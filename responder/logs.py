@@ -37,7 +37,7 @@ def configure_logging(*, log_format: str = "auto", level: str = "info") -> None:
         ],
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
-        cache_logger_on_first_use=False,
+        cache_logger_on_first_use=True,  # configured once per process, before any logging
     )
     logging.basicConfig(level=_LEVELS[level], stream=sys.stderr, format="%(message)s")
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)

@@ -46,6 +46,22 @@ def test_newcomer_flow_payload_logs_metrics_sighup_and_sigterm(daemon: Daemon) -
     daemon.wait_event("run_finished", rule="disk-full-triage")
     assert daemon.wait_event("alert_received")["alert"] == "DiskFull"
 
+    # alerts no rule acts on are stored too, and logged once per delivery, not once each
+    grouped = json.loads(body)
+    grouped["alerts"] = [
+        {**grouped["alerts"][0], "labels": {"alertname": name}, "fingerprint": f"f{i}"}
+        for i, name in enumerate(["NobodyCares", "NobodyCares", "AlsoIgnored"])
+    ]
+    status, reply = daemon.request(
+        "/v1/webhooks/alertmanager", json.dumps(grouped).encode(), headers
+    )
+    assert status == 202
+    ids = json.loads(reply)["ids"]
+    unmatched = daemon.wait_event("alerts_unmatched")
+    assert (unmatched["count"], unmatched["alert_ids"]) == (3, ids)
+    assert unmatched["alerts"] == ["AlsoIgnored", "NobodyCares"]
+    assert [e["alert_id"] for e in daemon.events() if e.get("event") == "alert_received"] == [1]
+
     status, runs = daemon.request("/v1/runs", headers=READ)
     assert status == 200
     [run] = json.loads(runs)["runs"]
@@ -53,7 +69,7 @@ def test_newcomer_flow_payload_logs_metrics_sighup_and_sigterm(daemon: Daemon) -
 
     _, metrics = daemon.request("/metrics")
     text = metrics.decode()
-    assert 'responder_alerts_received_total{outcome="accepted",source="alertmanager"} 1.0' in text
+    assert 'responder_alerts_received_total{outcome="accepted",source="alertmanager"} 4.0' in text
     assert 'responder_steps_total{action="log",outcome="succeeded",reason=""} 1.0' in text
     assert 'responder_runs_total{rule="disk-full-triage",state="succeeded"} 1.0' in text
     assert "responder_step_duration_seconds_bucket" in text

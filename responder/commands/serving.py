@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import signal
 from pathlib import Path
 from typing import Any
@@ -87,6 +88,10 @@ async def _run(app: web.Application, settings: Settings) -> int:
         return 1
     site = web.TCPSite(runner, host, port, shutdown_timeout=settings.drain_seconds)
     await site.start()
+    # Everything alive now (modules, models' schemas, the rule set) lives as long as the
+    # process: out of the cyclic collector's sight, each collection stops walking it. This
+    # took a quarter off the CPU time of a grouped delivery (docs/performance.md).
+    gc.freeze()
     log.info(
         "serving",
         version=__version__,

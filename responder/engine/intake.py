@@ -88,6 +88,15 @@ class AlertQueue:
         await self._queue.join()
 
 
+@dataclass(frozen=True)
+class Accepted:
+    """What `Intake.accept` wrote: every alert, and those queued for a worker (a rule may act
+    on them, or they are resolutions); the others were written already processed."""
+
+    stored: list[StoredAlert]
+    queued: list[StoredAlert]
+
+
 class Intake:
     """What a webhook calls: nothing is acknowledged before it is written down."""
 
@@ -119,7 +128,7 @@ class Intake:
         if self.draining:
             raise DrainingError("responder is shutting down; retry against another replica")
 
-    async def accept(self, delivery: Delivery) -> list[StoredAlert]:
+    async def accept(self, delivery: Delivery) -> Accepted:
         """Record the delivery durably and queue the alerts a rule may act on.
 
         An alert no rule matches (and not a resolution, which may end waiting runs) is
@@ -140,5 +149,6 @@ class Intake:
         except BaseException:
             self._queue.release(count)
             raise
-        self._queue.put_reserved([s for s, w in zip(stored, wanted, strict=True) if w], count)
-        return stored
+        queued = [s for s, w in zip(stored, wanted, strict=True) if w]
+        self._queue.put_reserved(queued, count)
+        return Accepted(stored=stored, queued=queued)

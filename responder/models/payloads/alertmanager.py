@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta, timezone
+from functools import lru_cache
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
@@ -29,6 +30,13 @@ def parse_rfc3339(value: object) -> object:
     """
     if not isinstance(value, str):
         return value  # strict validation reports the wrong type
+    return _parse_text(value)
+
+
+@lru_cache(maxsize=4096)
+def _parse_text(value: str) -> datetime | None:
+    """`parse_rfc3339` of a string, remembered: a group's alerts and every re-notification
+    repeat the same few times (Go's zero `endsAt` above all). Errors are not cached."""
     found = _RFC3339.match(value)
     if found is None:
         raise ValueError("expected an RFC 3339 time such as 2026-11-23T10:39:08.29Z")
