@@ -62,8 +62,9 @@ class Store(Protocol):
         """One stored alert by id, or None."""
         ...
 
-    async def save_run(self, run: RunRecord) -> None:
-        """Insert or replace a run and its steps."""
+    async def save_run(self, run: RunRecord, audit: Sequence[AuditEvent] = ()) -> None:
+        """Insert or replace a run and its steps, and append `audit` events, in one
+        transaction: a run's state and the audit record of how it got there land together."""
         ...
 
     async def replace_run_if(self, run: RunRecord, expected: RunState) -> bool:

@@ -173,11 +173,19 @@ async def _replace_steps(conn: Conn, run: RunRecord) -> None:
             await cur.executemany(STEP_INSERT, rows)
 
 
-async def upsert_run(conn: Conn, run: RunRecord) -> None:
-    """Insert or update `run` and replace its steps, in one transaction."""
+async def upsert_run(conn: Conn, run: RunRecord, audit: Sequence[AuditEvent] = ()) -> None:
+    """Insert or update `run`, replace its steps and append `audit`, in one transaction."""
     async with conn.transaction():
         await conn.execute(RUN_UPSERT, _run_params(run))
         await _replace_steps(conn, run)
+        await _insert_audit(conn, audit)
+
+
+async def _insert_audit(conn: Conn, events: Sequence[AuditEvent]) -> None:
+    rows = [[encode(getattr(e, c)) for c in AUDIT_COLUMNS] for e in events]
+    if rows:
+        async with conn.cursor() as cur:
+            await cur.executemany(AUDIT_INSERT, rows)
 
 
 async def replace_run_if(conn: Conn, run: RunRecord, expected: RunState) -> bool:
@@ -264,9 +272,8 @@ async def select_runs(
 
 async def append_audit(conn: Conn, events: Sequence[AuditEvent]) -> None:
     """Insert `events` in order, all or none."""
-    rows = [[encode(getattr(e, c)) for c in AUDIT_COLUMNS] for e in events]
-    async with conn.transaction(), conn.cursor() as cur:
-        await cur.executemany(AUDIT_INSERT, rows)
+    async with conn.transaction():
+        await _insert_audit(conn, events)
 
 
 async def select_audit(conn: Conn, run_id: str) -> list[AuditEvent]:

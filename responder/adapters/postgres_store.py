@@ -235,9 +235,10 @@ class PostgresStore:
         )
         return found[0] if found else None
 
-    async def save_run(self, run: RunRecord) -> None:
-        """Insert or replace a run; its steps are replaced by `run.steps` (one transaction)."""
-        await self._run(lambda conn: queries.upsert_run(conn, run))
+    async def save_run(self, run: RunRecord, audit: Sequence[AuditEvent] = ()) -> None:
+        """Insert or replace a run (its steps are replaced by `run.steps`) and append `audit`,
+        in one transaction."""
+        await self._run(lambda conn: queries.upsert_run(conn, run, audit))
 
     async def replace_run_if(self, run: RunRecord, expected: RunState) -> bool:
         """Save `run` only if the stored run is still in state `expected` (never creates one).

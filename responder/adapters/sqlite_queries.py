@@ -7,6 +7,7 @@ transaction it opened. Datetimes are fixed-width ISO-8601 UTC text (`sqlite_sche
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
@@ -88,12 +89,17 @@ def select_alert(conn: sqlite3.Connection, alert_id: int) -> StoredAlert | None:
 
 
 def upsert_run(
-    conn: sqlite3.Connection, row: tuple[Any, ...], steps: list[tuple[Any, ...]]
+    conn: sqlite3.Connection,
+    row: tuple[Any, ...],
+    steps: list[tuple[Any, ...]],
+    audit: Sequence[tuple[Any, ...]] = (),
 ) -> None:
-    """Insert or update a `run_row` and replace its steps with `step_rows`."""
+    """Insert or update a `run_row`, replace its steps with `step_rows`, append `audit_row`s."""
     conn.execute(RUN_UPSERT, row)
     conn.execute("DELETE FROM steps WHERE run_id = ?", (row[0],))
     conn.executemany(STEP_INSERT, steps)
+    if audit:
+        conn.executemany(AUDIT_INSERT, audit)
 
 
 def replace_run_if(

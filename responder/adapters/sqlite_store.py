@@ -77,10 +77,13 @@ class SqliteStore:
         """One stored alert by id, or None."""
         return await self._call(partial(queries.select_alert, alert_id=alert_id), write=False)
 
-    async def save_run(self, run: RunRecord) -> None:
-        """Insert or replace a run; its steps are replaced by `run.steps`."""
+    async def save_run(self, run: RunRecord, audit: Sequence[AuditEvent] = ()) -> None:
+        """Insert or replace a run (its steps are replaced by `run.steps`) and append `audit`,
+        in one transaction."""
         row, steps = queries.run_row(run), queries.step_rows(run)
-        await self._call(partial(queries.upsert_run, row=row, steps=steps), write=True)
+        events = [queries.audit_row(e) for e in audit]
+        save = partial(queries.upsert_run, row=row, steps=steps, audit=events)
+        await self._call(save, write=True)
 
     async def replace_run_if(self, run: RunRecord, expected: RunState) -> bool:
         """Save `run` only if the stored run is still in state `expected` (never creates one)."""

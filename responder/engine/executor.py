@@ -82,8 +82,9 @@ class Executor:
         (resolved alert, coordination unavailable) while diagnostics still run.
         """
         if run.state is not RunState.RUNNING:
+            # saved with the first step's change, before any action is called: one durable
+            # write less between the alert and its first step
             run = move_run(run, RunState.RUNNING, self._clock.now())
-            await self._recorder.save(run)
         results: dict[str, dict[str, Any]] = {}
         failed = False
         for planned in plan.steps:
@@ -112,10 +113,9 @@ class Executor:
             failed = failed or (step.state is StepState.FAILED and not planned.continue_on_failure)
         tolerated = {p.step_id for p in plan.steps if p.continue_on_failure}
         run = move_run(run, final_state(run, tolerated), self._clock.now())
-        await self._recorder.save(run)
-        await self._recorder.audit(
-            AuditKind.RUN_FINISHED, run, details={"state": run.state.value, "dry_run": run.dry_run}
-        )
+        details = {"state": run.state.value, "dry_run": run.dry_run}
+        finished = self._recorder.event(AuditKind.RUN_FINISHED, run, details=details)
+        await self._recorder.save(run, finished)
         self._recorder.run_finished(run)
         return run
 
@@ -204,8 +204,8 @@ class Executor:
         """End a run whose remaining steps cannot run (rule gone, plan invalid)."""
         now = self._clock.now()
         run = move_run(skip_open_steps(run, now, reason.value), RunState.SKIPPED, now, reason.value)
-        await self._recorder.save(run)
-        await self._recorder.audit(AuditKind.RUN_SKIPPED, run, reason=reason.value)
+        skipped = self._recorder.event(AuditKind.RUN_SKIPPED, run, reason=reason.value)
+        await self._recorder.save(run, skipped)
         self._recorder.run_finished(run)
         return run
 
@@ -279,8 +279,8 @@ class Executor:
         now = self._clock.now()
         run = cancel_open_steps(await self._recorder.latest(run), now, "shutdown")
         run = move_run(run, RunState.ABANDONED, now, reason="shutdown while running")
-        await self._recorder.save(run)
-        await self._recorder.audit(AuditKind.RUN_ABANDONED, run, reason="shutdown")
+        abandoned = self._recorder.event(AuditKind.RUN_ABANDONED, run, reason="shutdown")
+        await self._recorder.save(run, abandoned)
 
 
 def _view(step: StepRecord) -> dict[str, Any]:

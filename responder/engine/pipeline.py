@@ -22,6 +22,7 @@ from responder.models.alerts import Alert, AlertStatus
 from responder.models.plans import Plan
 from responder.models.rules import LoadedRule, StatusSelector
 from responder.models.runs import (
+    AuditEvent,
     AuditKind,
     RunRecord,
     RunState,
@@ -160,7 +161,6 @@ class Pipeline:
         except PlanError as exc:
             run = self._new_run(rule.id, stored, now, None, self._dry_run or rule.dry_run,
                                 [(s.id, s.action) for s in rule.steps])  # fmt: skip
-            await self._recorder.save(run)
             await self._skip(run, SkipReason.PLAN_INVALID, str(exc))
             return
         # without coordination (claimed is a degraded decision) containment stays blocked
@@ -169,17 +169,18 @@ class Pipeline:
                             [(s.step_id, s.action) for s in plan.steps])  # fmt: skip
         if decision.verdict is Verdict.DELAY:
             run = run.model_copy(update={"not_before": decision.until})
-        await self._recorder.save(run)
-        await self._recorder.audit(
-            AuditKind.RULE_MATCHED, run, details={"alert": alert.name, "guard_key": plan.guard_key}
-        )
+        details = {"alert": alert.name, "guard_key": plan.guard_key}
+        matched = self._recorder.event(AuditKind.RULE_MATCHED, run, details=details)
+        # each outcome is one store call: the run with its audit trail so far
         if decision.verdict is Verdict.SKIP:
-            await self._skip(run, decision.reason or SkipReason.NOT_ALLOWED, decision.detail)
+            reason = decision.reason or SkipReason.NOT_ALLOWED
+            await self._skip(run, reason, decision.detail, matched)
         elif decision.verdict is Verdict.DELAY and decision.until is not None:
-            await self._recorder.audit(
-                AuditKind.RUN_DELAYED, run, details={"until": decision.until.isoformat()}
-            )
+            until = {"until": decision.until.isoformat()}
+            delayed = self._recorder.event(AuditKind.RUN_DELAYED, run, details=until)
+            await self._recorder.save(run, matched, delayed)
         else:
+            await self._recorder.save(run, matched)
             block = decision.blocked if _may_contain(loaded, alert) else SkipReason.ALERT_RESOLVED
             await self._executor.execute(run, plan, alert, containment_block=block)
 
@@ -228,16 +229,19 @@ class Pipeline:
             claimed.run, claimed.plan, claimed.alert, containment_block=claimed.block
         )
 
-    async def _skip(self, run: RunRecord, reason: SkipReason, detail: str) -> None:
+    async def _skip(
+        self, run: RunRecord, reason: SkipReason, detail: str, *before: AuditEvent
+    ) -> None:
+        """End `run` skipped; `before` are audit events not yet stored (saved with it)."""
         now = self._clock.now()
         run = skip_open_steps(run, now, reason.value)
         run = move_run(run, RunState.SKIPPED, now, reason.value)
-        await self._recorder.save(run)
-        for step in run.steps:
-            self._metrics.steps.labels(step.action, "skipped", reason.value).inc()
-        await self._recorder.audit(
+        skipped = self._recorder.event(
             AuditKind.RUN_SKIPPED, run, reason=reason.value, details={"detail": detail}
         )
+        await self._recorder.save(run, *before, skipped)
+        for step in run.steps:
+            self._metrics.steps.labels(step.action, "skipped", reason.value).inc()
         self._recorder.run_finished(run)
 
     def _new_run(

@@ -35,9 +35,12 @@ class RunRecorder:
         self._metrics = metrics
         self._clock = clock
 
-    async def save(self, run: RunRecord) -> None:
-        """Persist the run and its steps as they are now."""
-        await self._store.save_run(run)
+    async def save(self, run: RunRecord, *events: AuditEvent) -> None:
+        """Persist the run and its steps as they are now, with the audit `events` (from
+        `event`) that explain the change, in one store call."""
+        await self._store.save_run(run, events)
+        for event in events:
+            self._announce(event)
 
     async def latest(self, run: RunRecord) -> RunRecord:
         """The run as last saved (falls back to `run` if the store has none)."""
@@ -56,7 +59,33 @@ class RunRecorder:
         alert_id: int | None = None,
     ) -> None:
         """Append one audit event (and log it at the same time, with the same vocabulary)."""
-        event = AuditEvent(
+        event = self.event(
+            kind,
+            run,
+            step_id=step_id,
+            reason=reason,
+            actor=actor,
+            details=details,
+            rule_id=rule_id,
+            alert_id=alert_id,
+        )
+        await self._store.append_audit([event])
+        self._announce(event)
+
+    def event(
+        self,
+        kind: AuditKind,
+        run: RunRecord | None = None,
+        *,
+        step_id: str | None = None,
+        reason: str | None = None,
+        actor: str = "responder",
+        details: Mapping[str, Any] | None = None,
+        rule_id: str | None = None,
+        alert_id: int | None = None,
+    ) -> AuditEvent:
+        """An audit event about `run` (or a rule and alert), to `save` with the run."""
+        return AuditEvent(
             kind=kind,
             at=self._clock.now(),
             actor=actor,
@@ -67,16 +96,18 @@ class RunRecorder:
             reason=reason,
             details=dict(details or {}),
         )
-        await self._store.append_audit([event])
-        self._count_approval(kind, reason)
-        if step_id is None:
+
+    def _announce(self, event: AuditEvent) -> None:
+        """Count and log an audit event once it is stored (step events log in `step`)."""
+        self._count_approval(event.kind, event.reason)
+        if event.step_id is None:
             log.info(
-                kind.value,
+                event.kind.value,
                 run_id=event.run_id,
                 rule=event.rule_id,
                 alert_id=event.alert_id,
-                reason=reason,
-                **_flat(details),
+                reason=event.reason,
+                **_flat(event.details),
             )
 
     def _count_approval(self, kind: AuditKind, reason: str | None) -> None:
@@ -98,14 +129,15 @@ class RunRecorder:
         summary: str = "",
         verified: bool | None = None,
     ) -> None:
-        """Persist the run after a step changed state; audit, count and log it once."""
-        await self._store.save_run(run)
+        """Persist the run after a step changed state, with its audit event (one store call);
+        count and log it once."""
         kind = (
             AuditKind.STEP_WOULD_RUN
             if step.state is StepState.SKIPPED and step.reason == "dry_run"
             else _STEP_KIND.get(step.state)
         )
         if kind is None:
+            await self._store.save_run(run)
             return
         details: dict[str, Any] = {"action": step.action}
         if step.params is not None and step.state is not StepState.RUNNING:
@@ -116,7 +148,8 @@ class RunRecorder:
             details["summary"] = summary
         if verified is not None:
             details["verified"] = verified
-        await self._store.append_audit(
+        await self._store.save_run(
+            run,
             [
                 AuditEvent(
                     kind=kind,
@@ -128,7 +161,7 @@ class RunRecorder:
                     reason=step.reason,
                     details=details,
                 )
-            ]
+            ],
         )
         if step.state is StepState.RUNNING:
             return
