@@ -17,6 +17,7 @@ loopback put under any reaction.
 from __future__ import annotations
 
 import json
+import os
 import time
 
 from bench import backends, payloads
@@ -25,7 +26,7 @@ from bench.loadgen import StreamSpec, open_loop, percentile
 from bench.processes import AUTH_HEADERS, http_get, start_daemon, start_target
 from bench.report import BenchResult, Row, Target
 
-BACKGROUND = 1_000.0
+BACKGROUND = float(os.environ.get("BENCH_BACKGROUND", 1_000.0))
 MATCHING = 25.0
 PATH = "/v1/webhooks/alertmanager"
 
