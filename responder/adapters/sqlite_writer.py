@@ -3,8 +3,9 @@
 All SQL runs on the thread `responder-sqlite-writer`, which owns the only connection; callers
 queue work and await a future that the thread resolves via `loop.call_soon_threadsafe`. The
 thread drains up to `batch_max` queued items at a time: the batch's writes share ONE
-transaction and ONE commit (each in a SAVEPOINT, so a bad item fails alone); if BEGIN or COMMIT
-fails, every writer of the batch gets StoreUnavailableError and none of the batch is kept. The
+transaction and ONE commit, and a bad item fails alone (the batch is then redone with each item
+in a SAVEPOINT); if BEGIN or COMMIT fails, every writer of the batch gets
+StoreUnavailableError and none of the batch is kept. The
 batch's reads run after the commit, so they only ever see committed data.
 
 Durability: `synchronous=FULL`. WAL with NORMAL survives a crash of the process, but a commit
@@ -211,19 +212,17 @@ class SqliteWriter:
     def _write(self, conn: sqlite3.Connection, items: list[_Item[Any]]) -> None:
         if not items:
             return
-        outcomes: list[tuple[Any, BaseException | None]] = []
+        outcomes: list[tuple[Any, BaseException | None]]
         try:
             conn.execute("BEGIN IMMEDIATE")
-            for item in items:
-                conn.execute("SAVEPOINT item")
-                try:
-                    outcomes.append((item.work(conn), None))
-                except Exception as exc:
-                    if not conn.in_transaction:  # SQLite rolled the whole batch back
-                        raise
-                    conn.execute("ROLLBACK TO item")
-                    outcomes.append((None, self._translate(exc)))
-                conn.execute("RELEASE item")
+            try:
+                outcomes = [(item.work(conn), None) for item in items]
+            except Exception:
+                if not conn.in_transaction:  # SQLite rolled the whole batch back
+                    raise
+                conn.execute("ROLLBACK")  # redo the batch with each item in a savepoint
+                conn.execute("BEGIN IMMEDIATE")
+                outcomes = self._isolated(conn, items)
             conn.execute("COMMIT")
         except Exception as exc:
             if conn.in_transaction:
@@ -236,6 +235,24 @@ class SqliteWriter:
         _settle_many(
             [(item, value, error) for item, (value, error) in zip(items, outcomes, strict=True)]
         )
+
+    def _isolated(
+        self, conn: sqlite3.Connection, items: list[_Item[Any]]
+    ) -> list[tuple[Any, BaseException | None]]:
+        """Each item in its own SAVEPOINT, so that a bad one fails alone. Only after the
+        batch failed as a whole: the two statements per item each cost a GIL hand-off."""
+        outcomes: list[tuple[Any, BaseException | None]] = []
+        for item in items:
+            conn.execute("SAVEPOINT item")
+            try:
+                outcomes.append((item.work(conn), None))
+            except Exception as exc:
+                if not conn.in_transaction:  # SQLite rolled the whole batch back
+                    raise
+                conn.execute("ROLLBACK TO item")
+                outcomes.append((None, self._translate(exc)))
+            conn.execute("RELEASE item")
+        return outcomes
 
     def _read(self, conn: sqlite3.Connection, item: _Item[Any]) -> None:
         try:

@@ -323,6 +323,21 @@ async def test_audit_appends_and_reads_oldest_first(store: Store) -> None:
     await store.append_audit([])
 
 
+async def test_a_run_is_saved_with_its_audit_events_or_not_at_all(store: Store) -> None:
+    matched = AuditEvent(kind=AuditKind.RULE_MATCHED, at=T0, run_id="with", rule_id="rule-a")
+    started = AuditEvent(kind=AuditKind.STEP_STARTED, at=T0, run_id="with", step_id="state")
+    await store.save_run(make_run("with"), [matched, started])
+    assert await store.get_run("with") == make_run("with")
+    assert await store.audit_for_run("with") == [matched, started]
+    # a run the store refuses takes its audit events down with it (one transaction)
+    step = StepRecord(step_id="same", action="http.request")
+    broken = make_run("broken").model_copy(update={"steps": (step, step)})
+    lost = AuditEvent(kind=AuditKind.RULE_MATCHED, at=T0, run_id="broken")
+    with pytest.raises(StoreUnavailableError):
+        await store.save_run(broken, [lost])
+    assert await store.audit_for_run("broken") == []
+
+
 async def test_audit_rows_cannot_be_updated_or_deleted(harness: StoreHarness, store: Store) -> None:
     event = AuditEvent(kind=AuditKind.RUN_PLANNED, at=T0, run_id="r1")
     await store.append_audit([event])
