@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import structlog
 
@@ -27,6 +27,18 @@ _APPROVAL_EVENT = {
 }
 
 
+class EventFields(TypedDict, total=False):
+    """What an audit event may say besides its kind and run (`actor` is `responder` unless
+    given; `rule_id` and `alert_id` only for an event without a run)."""
+
+    step_id: str | None
+    reason: str | None
+    actor: str
+    details: Mapping[str, Any] | None
+    rule_id: str | None
+    alert_id: int | None
+
+
 class RunRecorder:
     """Writes every decision about a run to the store, the audit log, metrics and logs."""
 
@@ -47,54 +59,27 @@ class RunRecorder:
         return await self._store.get_run(run.run_id) or run
 
     async def audit(
-        self,
-        kind: AuditKind,
-        run: RunRecord | None = None,
-        *,
-        step_id: str | None = None,
-        reason: str | None = None,
-        actor: str = "responder",
-        details: Mapping[str, Any] | None = None,
-        rule_id: str | None = None,
-        alert_id: int | None = None,
+        self, kind: AuditKind, run: RunRecord | None = None, **fields: Unpack[EventFields]
     ) -> None:
         """Append one audit event (and log it at the same time, with the same vocabulary)."""
-        event = self.event(
-            kind,
-            run,
-            step_id=step_id,
-            reason=reason,
-            actor=actor,
-            details=details,
-            rule_id=rule_id,
-            alert_id=alert_id,
-        )
+        event = self.event(kind, run, **fields)
         await self._store.append_audit([event])
         self._announce(event)
 
     def event(
-        self,
-        kind: AuditKind,
-        run: RunRecord | None = None,
-        *,
-        step_id: str | None = None,
-        reason: str | None = None,
-        actor: str = "responder",
-        details: Mapping[str, Any] | None = None,
-        rule_id: str | None = None,
-        alert_id: int | None = None,
+        self, kind: AuditKind, run: RunRecord | None = None, **fields: Unpack[EventFields]
     ) -> AuditEvent:
-        """An audit event about `run` (or a rule and alert), to `save` with the run."""
+        """An audit event about `run` (or the rule and alert in `fields`), to `save` with it."""
         return AuditEvent(
             kind=kind,
             at=self._clock.now(),
-            actor=actor,
+            actor=fields.get("actor", "responder"),
             run_id=run.run_id if run else None,
-            rule_id=run.rule_id if run else rule_id,
-            step_id=step_id,
-            alert_id=run.alert_id if run else alert_id,
-            reason=reason,
-            details=dict(details or {}),
+            rule_id=run.rule_id if run else fields.get("rule_id"),
+            step_id=fields.get("step_id"),
+            alert_id=run.alert_id if run else fields.get("alert_id"),
+            reason=fields.get("reason"),
+            details=dict(fields.get("details") or {}),
         )
 
     def _announce(self, event: AuditEvent) -> None:
