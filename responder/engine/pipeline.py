@@ -179,10 +179,13 @@ class Pipeline:
             until = {"until": decision.until.isoformat()}
             delayed = self._recorder.event(AuditKind.RUN_DELAYED, run, details=until)
             await self._recorder.save(run, matched, delayed)
-        else:
-            await self._recorder.save(run, matched)
+        else:  # first written with the first step's change (RunRecorder.defer)
+            self._recorder.defer(matched)
             block = decision.blocked if _may_contain(loaded, alert) else SkipReason.ALERT_RESOLVED
-            await self._executor.execute(run, plan, alert, containment_block=block)
+            try:
+                await self._executor.execute(run, plan, alert, containment_block=block)
+            finally:
+                self._recorder.forget(run.run_id)
 
     async def fire_due(self, limit: int = 50) -> list[Claimed]:
         """Claim runs whose `for:` delay has ended; return those this replica must execute.

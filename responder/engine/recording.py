@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, TypedDict, Unpack
 
 import structlog
@@ -46,12 +46,41 @@ class RunRecorder:
         self._store = store
         self._metrics = metrics
         self._clock = clock
+        self._deferred: dict[str, list[AuditEvent]] = {}  # by run id, see `defer`
 
     async def save(self, run: RunRecord, *events: AuditEvent) -> None:
         """Persist the run and its steps as they are now, with the audit `events` (from
         `event`) that explain the change, in one store call."""
-        await self._store.save_run(run, events)
+        await self._save(run, events)
         for event in events:
+            self._announce(event)
+
+    def defer(self, event: AuditEvent) -> None:
+        """Write `event` with its run's next save instead of on its own.
+
+        A run about to execute is first saved with its first step's change: one durable write
+        between a matching alert and its first action instead of two. Nothing acts before
+        that write, and a run that is never written (the process died) leaves only its dedup
+        claim, which a restart already handles. `forget` drops what was never written.
+        """
+        if event.run_id is None:
+            raise ValueError("only an event about a run can wait for the run's save")
+        self._deferred.setdefault(event.run_id, []).append(event)
+
+    def forget(self, run_id: str) -> None:
+        """Drop events still waiting for a save of `run_id` (it was never saved)."""
+        self._deferred.pop(run_id, None)
+
+    async def _save(self, run: RunRecord, events: Sequence[AuditEvent]) -> None:
+        """`save_run` with the run's deferred events first (announced once written)."""
+        earlier = self._deferred.pop(run.run_id, [])
+        try:
+            await self._store.save_run(run, [*earlier, *events])
+        except BaseException:
+            if earlier:  # not written: they wait for the next save
+                self._deferred[run.run_id] = earlier + self._deferred.get(run.run_id, [])
+            raise
+        for event in earlier:
             self._announce(event)
 
     async def latest(self, run: RunRecord) -> RunRecord:
@@ -63,8 +92,10 @@ class RunRecorder:
     ) -> None:
         """Append one audit event (and log it at the same time, with the same vocabulary)."""
         event = self.event(kind, run, **fields)
-        await self._store.append_audit([event])
-        self._announce(event)
+        earlier = self._deferred.pop(run.run_id, []) if run is not None else []
+        await self._store.append_audit([*earlier, event])
+        for written in (*earlier, event):
+            self._announce(written)
 
     def event(
         self, kind: AuditKind, run: RunRecord | None = None, **fields: Unpack[EventFields]
@@ -122,7 +153,7 @@ class RunRecorder:
             else _STEP_KIND.get(step.state)
         )
         if kind is None:
-            await self._store.save_run(run)
+            await self._save(run, ())
             return
         details: dict[str, Any] = {"action": step.action}
         if step.params is not None and step.state is not StepState.RUNNING:
@@ -133,7 +164,7 @@ class RunRecorder:
             details["summary"] = summary
         if verified is not None:
             details["verified"] = verified
-        await self._store.save_run(
+        await self._save(
             run,
             [
                 AuditEvent(
