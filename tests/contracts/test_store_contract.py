@@ -113,6 +113,13 @@ async def test_settled_alerts_are_written_processed(store: Store) -> None:
     left = await store.unprocessed_alerts(10)
     assert [a.alert_id for a in left] == [stored[1].alert_id, stored[2].alert_id]
     assert await store.get_alert(stored[0].alert_id) == stored[0]  # stored all the same
+    # a delivery of one alert (its own INSERT shape on PostgreSQL), settled or not
+    [settled] = await store.record_delivery(make_delivery(make_alert(4)), T0, settled=[True])
+    [queued] = await store.record_delivery(make_delivery(make_alert(5)), T0, settled=[False])
+    left = await store.unprocessed_alerts(10)
+    assert [a.alert_id for a in left] == [stored[1].alert_id, stored[2].alert_id, queued.alert_id]
+    assert await store.get_alert(settled.alert_id) == settled
+    assert await store.get_alert(queued.alert_id) == queued
 
 
 async def test_has_run_finds_a_run_of_this_rule_for_this_occurrence_only(store: Store) -> None:
