@@ -141,6 +141,7 @@ def evaluate_condition(expr: str, context: Mapping[str, Any]) -> bool:
         raise _error(exc, expr, locate=False) from exc
 
 
+@lru_cache(maxsize=4096)  # rule packs repeat their templates: `{{ labels.namespace }}`...
 def template_references(text: str) -> References:
     """What the template `text` reads; raises TemplateError if it does not compile."""
     if not is_template(text):
@@ -148,6 +149,7 @@ def template_references(text: str) -> References:
     return _references(_parsed(text))
 
 
+@lru_cache(maxsize=1024)
 def condition_references(expr: str) -> References:
     """What the condition `expr` reads; raises TemplateError if it does not compile."""
     return _references(_parsed_expression(expr))
