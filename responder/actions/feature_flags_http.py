@@ -28,7 +28,7 @@ from responder.actions.feature_flag_calls import (
     send,
     server_message,
 )
-from responder.actions.http import safe_headers
+from responder.actions.http import plain_json, safe_headers, status_codes, upper_method
 from responder.actions.probes import (
     JsonCheck,
     auth_headers,
@@ -72,7 +72,7 @@ class HttpFlagParams(BaseModel):
     @field_validator("method", mode="before")
     @classmethod
     def _upper_method(cls, value: Any) -> Any:
-        return value.upper() if isinstance(value, str) else value
+        return upper_method(value)
 
     @field_validator("headers")
     @classmethod
@@ -89,16 +89,11 @@ class HttpFlagParams(BaseModel):
     @field_validator("expect_status")
     @classmethod
     def _status_range(cls, value: tuple[int, ...] | None) -> tuple[int, ...] | None:
-        if value is not None and any(not 100 <= code <= 599 for code in value):
-            raise ValueError("status codes must be between 100 and 599")
-        return value
+        return status_codes(value)
 
     @model_validator(mode="after")
     def _plain_json(self) -> HttpFlagParams:
-        try:
-            json.dumps(self.json_body, allow_nan=False)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"the json body is not plain JSON ({exc})") from None
+        plain_json(self.json_body)
         return self
 
     @property

@@ -51,6 +51,27 @@ def safe_headers(value: dict[str, str]) -> dict[str, str]:
     return value
 
 
+def upper_method(value: Any) -> Any:
+    """An HTTP method from a rule in upper case (`post` -> `POST`), anything else as given."""
+    return value.upper() if isinstance(value, str) else value
+
+
+def status_codes(value: tuple[int, ...] | None) -> tuple[int, ...] | None:
+    """Validate `expect_status` codes from a rule: each between 100 and 599."""
+    if value is not None and any(not 100 <= code <= 599 for code in value):
+        raise ValueError("status codes must be between 100 and 599")
+    return value
+
+
+def plain_json(value: Any) -> Any:
+    """Validate a JSON body from a rule: serialisable, without NaN or infinities."""
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"the json body is not plain JSON ({exc})") from None
+    return value
+
+
 class HttpRequestParams(BaseModel):
     """Parameters of `http.request` (the `with:` block of a step)."""
 
@@ -69,7 +90,7 @@ class HttpRequestParams(BaseModel):
     @field_validator("method", mode="before")
     @classmethod
     def _upper_method(cls, value: Any) -> Any:
-        return value.upper() if isinstance(value, str) else value
+        return upper_method(value)
 
     @field_validator("headers")
     @classmethod
@@ -79,18 +100,12 @@ class HttpRequestParams(BaseModel):
     @field_validator("expect_status")
     @classmethod
     def _status_range(cls, value: tuple[int, ...] | None) -> tuple[int, ...] | None:
-        if value is not None and any(not 100 <= code <= 599 for code in value):
-            raise ValueError("status codes must be between 100 and 599")
-        return value
+        return status_codes(value)
 
     @field_validator("json_body")
     @classmethod
     def _serializable(cls, value: Any) -> Any:
-        try:
-            json.dumps(value, allow_nan=False)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"the json body is not plain JSON ({exc})") from None
-        return value
+        return plain_json(value)
 
     @model_validator(mode="after")
     def _no_body_on_reads(self) -> HttpRequestParams:

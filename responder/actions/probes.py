@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from responder.actions.http import parse_json_body
+from responder.actions.http import parse_json_body, status_codes, upper_method
 from responder.actions.registry import ActionContext, ActionSpec, StepResult
 from responder.core.allowlists import check_url
 from responder.core.redaction import REDACTED, redact, truncate
@@ -106,13 +106,12 @@ class ProbeParams(BaseModel):
     @field_validator("method", mode="before")
     @classmethod
     def _upper_method(cls, value: Any) -> Any:
-        return value.upper() if isinstance(value, str) else value
+        return upper_method(value)
 
     @field_validator("expect_status")
     @classmethod
     def _status_range(cls, value: tuple[int, ...]) -> tuple[int, ...]:
-        if any(not 100 <= code <= 599 for code in value):
-            raise ValueError("status codes must be between 100 and 599")
+        status_codes(value)
         return value
 
     @field_validator("auth_header_env")
