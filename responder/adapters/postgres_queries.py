@@ -143,17 +143,25 @@ async def insert_alerts(
     params = {
         "delivery": encode(delivery.delivery_id),
         "at": encode(received_at),
-        "source": [encode(a.source) for a in alerts],
-        "fingerprint": [encode(a.fingerprint) for a in alerts],
-        "identity": [encode(a.identity) for a in alerts],
-        "status": [encode(a.status) for a in alerts],
-        "name": [encode(a.name) for a in alerts],
+        "source": _texts([str(a.source) for a in alerts]),
+        "fingerprint": _texts([a.fingerprint for a in alerts]),
+        "identity": _texts([a.identity for a in alerts]),
+        "status": _texts([str(a.status) for a in alerts]),
+        "name": _texts([a.name for a in alerts]),
         "alert": [a.model_dump_json() for a in alerts],
         "settled": settled,
     }
     cur = await conn.execute(ALERT_INSERT, params)
     # identities are drawn in ORDER BY ord order, so ascending ids are delivery order
     return sorted(int(row[0]) for row in await cur.fetchall())
+
+
+def _texts(values: list[str]) -> list[str]:
+    """A text column of a grouped insert, as `encode` would make it, checked in one pass: a
+    NUL (which PostgreSQL text cannot hold) becomes U+FFFD."""
+    if "\x00" in "".join(values):
+        return [value.replace("\x00", "\ufffd") for value in values]
+    return values
 
 
 def _stored_alert(row: dict[str, Any]) -> StoredAlert:

@@ -36,6 +36,7 @@ _FNV_OFFSET = 14695981039346656037
 _FNV_PRIME = 1099511628211
 _SEPARATOR = 0xFF
 _MASK = (1 << 64) - 1
+_STATUS = {status.value: status for status in AlertStatus}
 
 
 def parse_alertmanager(body: bytes) -> Delivery:
@@ -95,10 +96,10 @@ def _alert(
 ) -> Alert:
     name = first_text(alert.labels.get("alertname"), payload.common_labels.get("alertname"))
     name = name or "unnamed"
-    return Alert(
+    return Alert.of_validated(
         source=source,
         name=name,
-        status=AlertStatus(alert.status or payload.status),
+        status=_STATUS[alert.status or payload.status],
         labels={**alert.labels, "alertname": name},
         annotations=dict(alert.annotations),
         severity=alert.labels.get("severity") or None,
@@ -135,4 +136,6 @@ _BLOBS = frozenset({"embeddedImage"})
 
 def _without_blobs(raw: dict[str, Any]) -> dict[str, Any]:
     """The raw alert without large binary fields (kept out of the store and audit trail)."""
+    if _BLOBS.isdisjoint(raw):
+        return raw
     return {k: v for k, v in raw.items() if k not in _BLOBS}

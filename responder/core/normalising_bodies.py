@@ -43,8 +43,41 @@ def decode_object(body: bytes) -> dict[str, Any]:
         raise PayloadError(f"malformed JSON: {exc}") from exc
     if not isinstance(value, dict):
         raise PayloadError(f"expected a JSON object at the top level, got {json_type(value)}")
-    _refuse_infinities(value)
+    if may_overflow(body):
+        _refuse_infinities(value)
     return value
+
+
+_ZERO_DIGITS = bytes.maketrans(b"123456789E", b"000000000e")
+_LONG_DIGITS = b"0" * 200
+_BIG_EXPONENT = b"e000"  # after translation: e or E, an optional + (deleted), 3 digits
+_NUMBER_BYTES = b"0.-"
+_BEFORE_NUMBER = b":[, \t\r\n"
+
+
+def may_overflow(body: bytes) -> bool:
+    """Whether `body` may hold a JSON number too large for a float (which the parser turns
+    into an infinity): one with a positive exponent of three digits or more (a negative
+    one underflows to zero, which is harmless), or with 200 digits in a row (with an
+    exponent below 100, a float needs more than 300 integer digits to overflow).
+
+    Strings that merely look so (`"a 1e999"`) answer True too; hex ids (`"3e456"`) do not.
+    False means the decoded document cannot hold an infinity, so the walk that looks for
+    one (2-3 µs per alert) is skipped for nearly every real body. Byte translation and
+    substring search: a regular expression was slower than the walk itself.
+    """
+    text = body.translate(_ZERO_DIGITS, b"+")  # every digit is 0, every E is e, no +
+    if _LONG_DIGITS in text:
+        return True
+    found = text.find(_BIG_EXPONENT)
+    while found != -1:
+        start = found - 1
+        while start >= 0 and text[start] in _NUMBER_BYTES:
+            start -= 1
+        if start < 0 or text[start] in _BEFORE_NUMBER:
+            return True
+        found = text.find(_BIG_EXPONENT, found + 1)
+    return False
 
 
 def _refuse_infinities(value: object) -> None:

@@ -149,6 +149,11 @@ async def test_nul_characters_from_a_sender_do_not_make_a_delivery_unstorable(
     stored = await store.record_delivery(make_delivery(nul), T0)
     assert await store.get_alert(stored[0].alert_id) == stored[0]
     assert stored[0].alert == nul
+    grouped = make_alert(2, fingerprint="f\x00p", labels={"alertname": "A\x00"})
+    both = await store.record_delivery(make_delivery(grouped, nul, delivery_id="d2"), T0)
+    assert [s.alert for s in both] == [grouped, nul]
+    for item in both:  # a grouped delivery takes the other insert path
+        assert await store.get_alert(item.alert_id) == item
     output = {"body": "a\x00b", "nested": ["\x00"]}  # JSON columns keep it as written
     step = StepRecord(step_id="s", action="http.request", params=output, output=output)
     await store.save_run(make_run("r1", steps=(step,)))
