@@ -32,6 +32,7 @@ from responder.models.runs import (
 
 Conn = AsyncConnection[TupleRow]
 _DICT = TypeAdapter(dict[str, Any])
+_ALERTS = TypeAdapter(tuple[Alert, ...])
 _JSON = frozenset(("params", "output", "details"))
 # fmt: off
 RUN_COLUMNS = ("run_id", "rule_id", "alert_id", "source", "fingerprint", "alert_identity",
@@ -70,15 +71,19 @@ AUDIT_INSERT = (
     f"INSERT INTO audit_events ({', '.join(AUDIT_COLUMNS)}) "  # noqa: S608
     f"VALUES ({_marks(AUDIT_COLUMNS)})"
 )
-# The arrays go in binary (%b): no quoting and escaping of every element, which in text format
-# cost ~0.3 ms of CPU per alert (the alert JSON is full of quotes); a tenth of that in binary.
+# The text arrays go in binary (%b): no quoting and escaping of every element, which in text
+# format cost ~0.3 ms of CPU per alert. The alert documents go as ONE JSON array, serialised
+# in one call and split by the server (json_array_elements), instead of a hundred
+# model_dump_json calls and a binary array of their texts.
 ALERT_INSERT = """
     INSERT INTO alerts (delivery_id, source, fingerprint, identity, status, name, received_at,
                         alert, processed_at)
     SELECT %(delivery)s, a.source, a.fingerprint, a.identity, a.status, a.name, %(at)s,
-           a.alert::json, CASE WHEN a.settled THEN %(at)s::timestamptz END
-    FROM unnest(%(source)b::text[], %(fingerprint)b::text[], %(identity)b::text[],
-                %(status)b::text[], %(name)b::text[], %(alert)b::text[], %(settled)b::bool[])
+           a.alert, CASE WHEN a.settled THEN %(at)s::timestamptz END
+    FROM ROWS FROM (unnest(%(source)b::text[]), unnest(%(fingerprint)b::text[]),
+                    unnest(%(identity)b::text[]), unnest(%(status)b::text[]),
+                    unnest(%(name)b::text[]), json_array_elements(%(alerts)s::json),
+                    unnest(%(settled)b::bool[]))
          WITH ORDINALITY AS a (source, fingerprint, identity, status, name, alert, settled,
                                ord)
     ORDER BY a.ord
@@ -148,7 +153,7 @@ async def insert_alerts(
         "identity": _texts([a.identity for a in alerts]),
         "status": _texts([str(a.status) for a in alerts]),
         "name": _texts([a.name for a in alerts]),
-        "alert": [a.model_dump_json() for a in alerts],
+        "alerts": _ALERTS.dump_json(alerts).decode(),
         "settled": settled,
     }
     cur = await conn.execute(ALERT_INSERT, params)
