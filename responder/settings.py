@@ -96,6 +96,8 @@ class Settings(BaseSettings):
     retry_after_seconds: int = Field(default=5, ge=1)
 
     store_timeout_seconds: float = Field(default=5.0, gt=0)
+    # most concurrent writes joined into one commit (SQLite) or one statement (PostgreSQL:
+    # deliveries and processed marks)
     store_batch_max: int = Field(default=256, ge=1)
     dedup_ttl_seconds: float = Field(default=86400.0, gt=0)
     step_timeout_seconds: float = Field(default=30.0, gt=0)

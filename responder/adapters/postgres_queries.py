@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from enum import Enum
-from typing import Any
+from typing import Any, NamedTuple
 
 from psycopg import AsyncConnection
 from psycopg.rows import TupleRow, dict_row
@@ -32,7 +32,7 @@ from responder.models.runs import (
 
 Conn = AsyncConnection[TupleRow]
 _DICT = TypeAdapter(dict[str, Any])
-_ALERTS = TypeAdapter(tuple[Alert, ...])
+_ALERTS = TypeAdapter(list[Alert])
 _JSON = frozenset(("params", "output", "details"))
 # fmt: off
 RUN_COLUMNS = ("run_id", "rule_id", "alert_id", "source", "fingerprint", "alert_identity",
@@ -71,21 +71,23 @@ AUDIT_INSERT = (
     f"INSERT INTO audit_events ({', '.join(AUDIT_COLUMNS)}) "  # noqa: S608
     f"VALUES ({_marks(AUDIT_COLUMNS)})"
 )
-# The text arrays go in binary (%b): no quoting and escaping of every element, which in text
-# format cost ~0.3 ms of CPU per alert. The alert documents go as ONE JSON array, serialised
-# in one call and split by the server (json_array_elements), instead of a hundred
-# model_dump_json calls and a binary array of their texts.
+# The alerts of one or several deliveries (concurrent deliveries are written together, see
+# postgres_batching). The text arrays go in binary (%b): no quoting and escaping of every
+# element, which in text format cost ~0.3 ms of CPU per alert. The alert documents go as ONE
+# JSON array, serialised in one call and split by the server (json_array_elements), instead of
+# a model_dump_json per alert and a binary array of their texts.
 ALERT_INSERT = """
     INSERT INTO alerts (delivery_id, source, fingerprint, identity, status, name, received_at,
                         alert, processed_at)
-    SELECT %(delivery)s, a.source, a.fingerprint, a.identity, a.status, a.name, %(at)s,
-           a.alert, CASE WHEN a.settled THEN %(at)s::timestamptz END
-    FROM ROWS FROM (unnest(%(source)b::text[]), unnest(%(fingerprint)b::text[]),
-                    unnest(%(identity)b::text[]), unnest(%(status)b::text[]),
-                    unnest(%(name)b::text[]), json_array_elements(%(alerts)s::json),
+    SELECT a.delivery, a.source, a.fingerprint, a.identity, a.status, a.name, a.at,
+           a.alert, CASE WHEN a.settled THEN a.at END
+    FROM ROWS FROM (unnest(%(delivery)b::text[]), unnest(%(source)b::text[]),
+                    unnest(%(fingerprint)b::text[]), unnest(%(identity)b::text[]),
+                    unnest(%(status)b::text[]), unnest(%(name)b::text[]),
+                    unnest(%(at)b::timestamptz[]), json_array_elements(%(alerts)s::json),
                     unnest(%(settled)b::bool[]))
-         WITH ORDINALITY AS a (source, fingerprint, identity, status, name, alert, settled,
-                               ord)
+         WITH ORDINALITY AS a (delivery, source, fingerprint, identity, status, name, at, alert,
+                               settled, ord)
     ORDER BY a.ord
     RETURNING id"""
 # One alert (Grafana, Sentry, ungrouped Alertmanager): plain parameters cost psycopg a quarter
@@ -131,34 +133,45 @@ def _decode(row: dict[str, Any], skip: tuple[str, ...] = ()) -> dict[str, Any]:
     return fields
 
 
-async def insert_alerts(
-    conn: Conn, delivery: Delivery, received_at: datetime, settled: list[bool]
-) -> list[int]:
-    """Insert every alert of `delivery` in one statement; their ids in delivery order.
+class DeliveryRows(NamedTuple):
+    """One delivery to insert: its alerts, when it was received, and which of its alerts are
+    written already processed (`settled[i]`, at `received_at`)."""
 
-    `settled[i]`: alert i is written already processed (at `received_at`)."""
-    alerts = delivery.alerts
-    if len(alerts) == 1:
-        [alert] = alerts
+    delivery: Delivery
+    received_at: datetime
+    settled: Sequence[bool]
+
+
+async def insert_alerts(conn: Conn, deliveries: Sequence[DeliveryRows]) -> list[list[int]]:
+    """Insert every alert of `deliveries` in one statement; each delivery's ids, in order."""
+    if len(deliveries) == 1 and len(deliveries[0].delivery.alerts) == 1:
+        delivery, received_at, settled = deliveries[0]
+        [alert] = delivery.alerts
         keys = (delivery.delivery_id, alert.source, alert.fingerprint, alert.identity)
         one = [encode(v) for v in (*keys, alert.status, alert.name, received_at)]
         one += [alert.model_dump_json(), encode(received_at) if settled[0] else None]
         cur = await conn.execute(ALERT_INSERT_ONE, one)
-        return [int(row[0]) for row in await cur.fetchall()]
+        return [[int(row[0]) for row in await cur.fetchall()]]
+    alerts = [alert for rows in deliveries for alert in rows.delivery.alerts]
     params = {
-        "delivery": encode(delivery.delivery_id),
-        "at": encode(received_at),
+        "delivery": _texts([r.delivery.delivery_id for r in deliveries for _ in r.delivery.alerts]),
         "source": _texts([str(a.source) for a in alerts]),
         "fingerprint": _texts([a.fingerprint for a in alerts]),
         "identity": _texts([a.identity for a in alerts]),
         "status": _texts([str(a.status) for a in alerts]),
         "name": _texts([a.name for a in alerts]),
+        "at": [encode(r.received_at) for r in deliveries for _ in r.delivery.alerts],
         "alerts": _ALERTS.dump_json(alerts).decode(),
-        "settled": settled,
+        "settled": [bool(done) for rows in deliveries for done in rows.settled],
     }
     cur = await conn.execute(ALERT_INSERT, params)
     # identities are drawn in ORDER BY ord order, so ascending ids are delivery order
-    return sorted(int(row[0]) for row in await cur.fetchall())
+    ids = sorted(int(row[0]) for row in await cur.fetchall())
+    split: list[list[int]] = []
+    for rows in deliveries:
+        split.append(ids[: len(rows.delivery.alerts)])
+        ids = ids[len(rows.delivery.alerts) :]
+    return split
 
 
 def _texts(values: list[str]) -> list[str]:

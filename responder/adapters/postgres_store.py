@@ -16,11 +16,13 @@ Every call takes a connection from the pool and runs under `asyncio.timeout(time
 (waiting for a free connection included); the server also cancels statements and lock waits
 after the same time. Any psycopg or pool error, or the timeout, becomes StoreUnavailableError
 saying what to check, never with the password. Each call is its own transaction: one statement
-where possible (a delivery's alerts are one multi-row INSERT ... RETURNING), an explicit
-transaction where it writes more (runs with their steps, compare-and-set, audit batches,
-pruning). Concurrency comes from the pool, not from batching as in the SQLite store, with one
-exception: `mark_alert_processed`, called once per alert by every worker, joins concurrent
-calls into one UPDATE (see there).
+where possible, an explicit transaction where it writes more (runs with their steps,
+compare-and-set, audit batches, pruning). Concurrency comes from the pool, except for the two
+calls made for every alert, which join concurrent calls into one statement
+(`postgres_batching`): `record_delivery` (the alerts of every delivery waiting meanwhile, in one
+INSERT ... RETURNING; at most `batch_max` deliveries and `ALERTS_PER_STATEMENT` alerts) and
+`mark_alert_processed` (one UPDATE). Under load this is one round trip, one commit and one
+statement's client-side work for many webhooks, where it was one each.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from responder.adapters import migrating
 from responder.adapters import postgres_approvals as approvals
+from responder.adapters import postgres_batching as batching
 from responder.adapters import postgres_connections as connections
 from responder.adapters import postgres_queries as queries
 from responder.errors import StoreUnavailableError
@@ -49,8 +52,11 @@ from responder.models.runs import AuditEvent, RunQuery, RunRecord, RunState, Sto
 from responder.ports import check_limit
 
 T = TypeVar("T")
+ItemT = TypeVar("ItemT")
+ResultT = TypeVar("ResultT")
 _ERRORS = (psycopg.Error, OSError)
 CHECK_IDLE_SECONDS = 10.0
+ALERTS_PER_STATEMENT = 2_000  # a bigger delivery is still written alone, in one statement
 _MARK_MANY = (
     "UPDATE alerts SET processed_at = m.at "
     "FROM unnest(%s::bigint[], %s::timestamptz[]) AS m (id, at) "
@@ -90,14 +96,34 @@ class PostgresStore:
     """`Store` on a PostgreSQL database; build it with `await PostgresStore.open(...)`."""
 
     def __init__(
-        self, pool: AsyncConnectionPool[queries.Conn], dsn: str, *, timeout_seconds: float
+        self,
+        pool: AsyncConnectionPool[queries.Conn],
+        dsn: str,
+        *,
+        timeout_seconds: float,
+        batch_max: int = 256,
     ) -> None:
         self._pool = pool
         self._dsn = dsn
         self._timeout = timeout_seconds
         self._closed = False
-        self._marks: list[tuple[int, datetime, asyncio.Future[None]]] = []
-        self._marking: asyncio.Task[None] | None = None
+        self._deliveries: batching.Batcher[queries.DeliveryRows, list[int]] = batching.Batcher(
+            self._insert_deliveries,
+            name="responder-pg-deliveries",
+            batch_max=batch_max,
+            fails_alone=_data_problem,
+            weight=lambda rows: len(rows.delivery.alerts),
+            weight_max=ALERTS_PER_STATEMENT,
+        )
+        self._marks: batching.Batcher[tuple[int, datetime], None] = batching.Batcher(
+            self._write_marks, name="responder-pg-marks", batch_max=batch_max,
+            fails_alone=_data_problem,
+        )  # fmt: skip
+
+    @property
+    def statements(self) -> int:
+        """Delivery and processed-mark statements written so far (for tests)."""
+        return self._deliveries.statements + self._marks.statements
 
     @classmethod
     async def open(
@@ -107,11 +133,14 @@ class PostgresStore:
         timeout_seconds: float,
         pool_min: int = 1,
         pool_max: int = 10,
+        batch_max: int = 256,
         migrate: bool = False,
     ) -> PostgresStore:
         """Connect, migrate if asked, check the schema version, open the pool."""
-        if timeout_seconds <= 0 or pool_min < 1 or pool_max < pool_min:
-            raise ValueError("timeout_seconds must be > 0 and 1 <= pool_min <= pool_max")
+        if timeout_seconds <= 0 or pool_min < 1 or pool_max < pool_min or batch_max < 1:
+            raise ValueError(
+                "timeout_seconds must be > 0, 1 <= pool_min <= pool_max and batch_max >= 1"
+            )
         info = connections.conninfo(dsn, timeout_seconds)
         if migrate:
             await migrating.migrate(dsn, timeout_seconds=timeout_seconds)
@@ -133,17 +162,16 @@ class PostgresStore:
         except (*_ERRORS, TimeoutError) as exc:
             await pool.close(timeout=timeout_seconds)
             raise connections.unavailable(dsn, f"connection pool not ready: {exc}") from exc
-        return cls(pool, dsn, timeout_seconds=timeout_seconds)
+        return cls(pool, dsn, timeout_seconds=timeout_seconds, batch_max=batch_max)
 
     async def close(self) -> None:
         """Close the pool and its connections (in-flight calls finish first). Idempotent."""
         if self._closed:
             return
-        marking = self._marking
-        if marking is not None and not marking.done():  # let queued marks commit first
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self._timeout):
-                    await asyncio.shield(marking)
+        with contextlib.suppress(TimeoutError):  # let queued writes commit first
+            async with asyncio.timeout(self._timeout):
+                await self._deliveries.idle()
+                await self._marks.idle()
         self._closed = True
         await self._pool.close(timeout=self._timeout)
 
@@ -164,15 +192,28 @@ class PostgresStore:
     async def record_delivery(
         self, delivery: Delivery, received_at: datetime, *, settled: Sequence[bool] = ()
     ) -> list[StoredAlert]:
-        """Write every alert of a delivery in one statement (one commit); in delivery order."""
+        """Write every alert of a delivery in one statement (one commit, shared with the
+        deliveries written concurrently); in delivery order."""
         queries.encode(received_at)  # refuse a naive time before any IO
         done = [i < len(settled) and settled[i] for i in range(len(delivery.alerts))]
-
-        async def insert(conn: queries.Conn) -> list[int]:
-            return await queries.insert_alerts(conn, delivery, received_at, done)
-
-        ids = await self._run(insert)
+        rows = queries.DeliveryRows(delivery, received_at, done)
+        ids = await self._batched(self._deliveries, rows)
         return StoredAlert.from_delivery(delivery, ids, received_at.astimezone(UTC))
+
+    async def _insert_deliveries(self, batch: list[queries.DeliveryRows]) -> list[list[int]]:
+        return await self._run(lambda conn: queries.insert_alerts(conn, batch))
+
+    async def _batched(self, batcher: batching.Batcher[ItemT, ResultT], item: ItemT) -> ResultT:
+        """`batcher.submit(item)` within the store's timeout (a caller that gives up before
+        its batch starts is left out of it)."""
+        if self._closed:
+            raise connections.unavailable(self._dsn, "the store is closed (shutting down?)")
+        try:
+            async with asyncio.timeout(self._timeout):
+                return await batcher.submit(item)
+        except TimeoutError as exc:
+            cause = f"no answer within {self._timeout}s"
+            raise connections.unavailable(self._dsn, cause) from exc
 
     async def unprocessed_alerts(self, limit: int) -> list[StoredAlert]:
         """Alerts not yet marked processed, oldest (lowest id) first."""
@@ -190,43 +231,15 @@ class PostgresStore:
         waits at most `timeout_seconds`, then raises StoreUnavailableError.
         """
         queries.encode(at)  # refuse a naive time before any IO
-        if self._closed:
-            raise connections.unavailable(self._dsn, "the store is closed (shutting down?)")
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._marks.append((alert_id, at, done))
-        if self._marking is None or self._marking.done():
-            self._marking = asyncio.create_task(self._write_marks(), name="responder-pg-marks")
-        try:
-            async with asyncio.timeout(self._timeout):
-                await done
-        except TimeoutError as exc:
-            cause = f"no answer within {self._timeout}s"
-            raise connections.unavailable(self._dsn, cause) from exc
+        await self._batched(self._marks, (alert_id, at))
 
-    async def _write_marks(self) -> None:
-        """Write the queued marks, one UPDATE per batch, until none are left."""
-        while self._marks:
-            batch, self._marks = self._marks, []
-            first: dict[int, datetime] = {}
-            for alert_id, at, _ in batch:
-                first.setdefault(alert_id, at)  # the earlier call wins, as one by one
-            params = (list(first), [queries.encode(at) for at in first.values()])
-            try:
-                await self._run(functools.partial(_execute_marks, params=params))
-            except BaseException as exc:  # nobody may wait forever, not even at shutdown
-                for _, _, waiting in batch:
-                    if not waiting.done():
-                        waiting.set_exception(
-                            StoreUnavailableError(str(exc))
-                            if isinstance(exc, StoreUnavailableError)
-                            else connections.unavailable(self._dsn, repr(exc))
-                        )
-                if not isinstance(exc, Exception):
-                    raise
-            else:
-                for _, _, waiting in batch:
-                    if not waiting.done():
-                        waiting.set_result(None)
+    async def _write_marks(self, batch: list[tuple[int, datetime]]) -> list[None]:
+        first: dict[int, datetime] = {}
+        for alert_id, at in batch:
+            first.setdefault(alert_id, at)  # the earlier call wins, as one by one
+        params = (list(first), [queries.encode(at) for at in first.values()])
+        await self._run(functools.partial(_execute_marks, params=params))
+        return [None] * len(batch)
 
     async def get_alert(self, alert_id: int) -> StoredAlert | None:
         """One stored alert by id, or None."""
@@ -357,6 +370,17 @@ class PostgresStore:
 
 async def _execute_marks(conn: queries.Conn, params: tuple[list[int], list[Any]]) -> None:
     await conn.execute(_MARK_MANY, params)
+
+
+def _data_problem(error: Exception) -> bool:
+    """Whether a failed batch may have failed for one of its items (redo each alone), not
+    for the connection, the pool or the timeout (fail them all at once)."""
+    if isinstance(error, StoreUnavailableError):
+        cause = error.__cause__
+        return isinstance(cause, psycopg.DatabaseError) and not isinstance(
+            cause, psycopg.OperationalError
+        )
+    return True  # raised before the statement left (a value the driver cannot send)
 
 
 async def _check_schema(dsn: str, timeout_seconds: float) -> None:

@@ -50,6 +50,7 @@ async def store_ctx(app: web.Application) -> AsyncIterator[None]:
             settings.database_url.get_secret_value(),
             timeout_seconds=settings.store_timeout_seconds,
             pool_max=settings.database_pool_max,
+            batch_max=settings.store_batch_max,
             migrate=settings.migrate_on_start,
         )
         log.info("store_opened", kind="postgresql", migrated=settings.migrate_on_start)

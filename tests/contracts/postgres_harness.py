@@ -32,8 +32,10 @@ class PostgresHarness:
         self._opened: list[PostgresStore] = []
 
     async def open(self, *, timeout_seconds: float = 5.0, batch_max: int = 256) -> Store:
-        """Open (or reopen) the store under test; `batch_max` has no meaning here."""
-        store = await PostgresStore.open(self.dsn, timeout_seconds=timeout_seconds, migrate=True)
+        """Open (or reopen) the store under test."""
+        store = await PostgresStore.open(
+            self.dsn, timeout_seconds=timeout_seconds, batch_max=batch_max, migrate=True
+        )
         self._opened.append(store)
         return store
 
@@ -43,8 +45,9 @@ class PostgresHarness:
         return await PostgresStore.open(dsn, timeout_seconds=2.0)
 
     def commits(self, store: Store) -> int | None:
-        """Unknown: every call is its own transaction on a pooled connection."""
-        return None
+        """Delivery and processed-mark statements so far: each is its own transaction."""
+        assert isinstance(store, PostgresStore)
+        return store.statements
 
     def raw(self) -> psycopg.Connection[TupleRow]:
         """A plain autocommit connection to the same database."""

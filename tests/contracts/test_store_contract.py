@@ -469,3 +469,27 @@ async def test_sqlite_schema_is_versioned_and_a_newer_one_is_refused(tmp_path: P
     with pytest.raises(StoreUnavailableError, match="newer"):
         await sqlite.open()
     await sqlite.aclose()  # and no writer thread is left, not even by the refused open
+
+
+async def test_a_delivery_the_store_cannot_write_fails_alone(store: Store) -> None:
+    # A lone surrogate cannot be encoded for the database (the webhook parser refuses it;
+    # built here directly). Written together with concurrent deliveries, it must fail alone.
+    bad = make_alert(99, labels={"alertname": "Bad", "k": "\ud800"})
+    results = await asyncio.gather(
+        *(
+            store.record_delivery(
+                make_delivery(make_alert(n), make_alert(n + 100), delivery_id=f"g{n}"), T0
+            )
+            for n in range(4)
+        ),
+        store.record_delivery(make_delivery(bad, delivery_id="bad"), T0),
+        *(
+            store.record_delivery(make_delivery(make_alert(n), delivery_id=f"s{n}"), T0)
+            for n in range(10, 14)
+        ),
+        return_exceptions=True,
+    )
+    assert isinstance(results[4], Exception)
+    good = [r for i, r in enumerate(results) if i != 4]
+    assert not [r for r in good if isinstance(r, BaseException)]
+    assert len(await store.unprocessed_alerts(100)) == 12
