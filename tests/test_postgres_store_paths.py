@@ -5,6 +5,8 @@
   itself that way, and such a connection must be replaced, not fail the next request.
 - Concurrent `mark_alert_processed` calls share one UPDATE; each alert keeps the time of its
   first mark, and none is lost when the store closes right after.
+- Concurrent deliveries share one INSERT, each getting its own ids in order, and deliveries
+  queued when the store closes are written first, not failed.
 """
 
 from __future__ import annotations
@@ -76,3 +78,44 @@ async def test_concurrent_marks_keep_the_first_time_and_survive_close(
         rows = conn.execute("SELECT id, processed_at FROM alerts").fetchall()
     times: dict[int, datetime] = dict(rows)
     assert set(times.values()) == {first}
+
+
+async def test_concurrent_deliveries_share_an_insert_and_survive_close(
+    postgres_database: str,
+) -> None:
+    store = await PostgresStore.open(postgres_database, timeout_seconds=5, migrate=True)
+
+    def delivery(n: int, size: int) -> Delivery:
+        alerts = tuple(
+            Alert(
+                source=Source.ALERTMANAGER, name="A", status=AlertStatus.FIRING,
+                fingerprint=f"{n}-{i}",
+            )
+            for i in range(size)
+        )  # fmt: skip
+        return Delivery(source=Source.ALERTMANAGER, delivery_id=f"d{n}", alerts=alerts)
+
+    try:
+        before = store.statements
+        sent = [delivery(n, size=1 + n % 3) for n in range(30)]
+        stored = await asyncio.gather(*(store.record_delivery(d, T0) for d in sent))
+        assert store.statements - before < 10  # 30 deliveries, a few INSERTs
+        for one, got in zip(sent, stored, strict=True):
+            assert [s.alert for s in got] == list(one.alerts)
+            assert {s.delivery_id for s in got} == {one.delivery_id}
+            ids = [s.alert_id for s in got]
+            assert ids == sorted(ids)
+            for item in got:
+                assert await store.get_alert(item.alert_id) == item
+        pending = [
+            asyncio.ensure_future(store.record_delivery(delivery(100 + n, 2), T0)) for n in range(5)
+        ]
+        await asyncio.sleep(0)  # queued...
+        await store.close()  # ...and written before the pool closes
+        assert all(len(got) == 2 for got in await asyncio.gather(*pending))
+    finally:
+        await store.close()
+    with psycopg.connect(postgres_database, autocommit=True) as conn:
+        row = conn.execute("SELECT count(*) FROM alerts").fetchone()
+    assert row is not None
+    assert row[0] == sum(len(d.alerts) for d in sent) + 10

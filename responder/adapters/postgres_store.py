@@ -9,8 +9,10 @@ A connection that may be broken is checked with a round trip when it is handed o
 broken by a server restart is replaced instead of failing a request: one the server sent
 anything while it sat in the pool (a restart, a termination or a closed socket announce
 themselves that way), one idle for more than `CHECK_IDLE_SECONDS`, and a new one. A connection
-returned less than that ago whose socket is silent is handed out without the round trip,
-which used to double the time and CPU of every store call (`_ConnectionCheck`).
+last used less than that ago whose socket is silent is handed out without the round trip,
+which used to double the time and CPU of every store call (`_ConnectionCheck`). The store
+notes that use itself: a `reset` callback would make the pool return every connection
+through its worker task, which cost a quarter of the CPU of a one-row INSERT.
 
 Every call takes a connection from the pool and runs under `asyncio.timeout(timeout_seconds)`
 (waiting for a free connection included); the server also cancels statements and lock waits
@@ -65,19 +67,19 @@ _MARK_MANY = (
 
 
 class _ConnectionCheck:
-    """The pool's `check` and `reset` callbacks: a round trip only when it may find a problem."""
+    """The pool's `check` callback: a round trip only when it may find a problem."""
 
     def __init__(self) -> None:
-        self._returned: weakref.WeakKeyDictionary[queries.Conn, float] = weakref.WeakKeyDictionary()
+        self._used: weakref.WeakKeyDictionary[queries.Conn, float] = weakref.WeakKeyDictionary()
 
-    async def returned(self, conn: queries.Conn) -> None:
-        """Called by the pool when a connection comes back: remember when."""
-        self._returned[conn] = time.monotonic()
+    def used(self, conn: queries.Conn) -> None:
+        """Called by the store when a call's work on `conn` ends: remember when."""
+        self._used[conn] = time.monotonic()
 
     async def check(self, conn: queries.Conn) -> None:
         """Raise if `conn` is broken; the pool then replaces it before handing one out."""
-        returned = self._returned.get(conn)
-        recent = returned is not None and time.monotonic() - returned < CHECK_IDLE_SECONDS
+        used = self._used.get(conn)
+        recent = used is not None and time.monotonic() - used < CHECK_IDLE_SECONDS
         if recent and not _server_spoke(conn):
             return
         await AsyncConnectionPool.check_connection(conn)
@@ -102,8 +104,10 @@ class PostgresStore:
         *,
         timeout_seconds: float,
         batch_max: int = 256,
+        checker: _ConnectionCheck | None = None,
     ) -> None:
         self._pool = pool
+        self._checker = checker
         self._dsn = dsn
         self._timeout = timeout_seconds
         self._closed = False
@@ -154,7 +158,6 @@ class PostgresStore:
             open=False,
             timeout=timeout_seconds,
             check=checker.check,
-            reset=checker.returned,
             name="responder-store",
         )
         try:
@@ -162,7 +165,7 @@ class PostgresStore:
         except (*_ERRORS, TimeoutError) as exc:
             await pool.close(timeout=timeout_seconds)
             raise connections.unavailable(dsn, f"connection pool not ready: {exc}") from exc
-        return cls(pool, dsn, timeout_seconds=timeout_seconds, batch_max=batch_max)
+        return cls(pool, dsn, timeout_seconds=timeout_seconds, batch_max=batch_max, checker=checker)
 
     async def close(self) -> None:
         """Close the pool and its connections (in-flight calls finish first). Idempotent."""
@@ -180,7 +183,11 @@ class PostgresStore:
             raise connections.unavailable(self._dsn, "the store is closed (shutting down?)")
         try:
             async with asyncio.timeout(self._timeout), self._pool.connection() as conn:
-                return await work(conn)
+                try:
+                    return await work(conn)
+                finally:
+                    if self._checker is not None:
+                        self._checker.used(conn)
         except TimeoutError as exc:
             cause = f"no answer within {self._timeout}s"
             raise connections.unavailable(self._dsn, cause) from exc
