@@ -214,8 +214,11 @@ async def _replace_steps(conn: Conn, run: RunRecord) -> None:
 
 
 async def upsert_run(conn: Conn, run: RunRecord, audit: Sequence[AuditEvent] = ()) -> None:
-    """Insert or update `run`, replace its steps and append `audit`, in one transaction."""
-    async with conn.transaction():
+    """Insert or update `run`, replace its steps and append `audit`, in one transaction.
+
+    In pipeline mode: the statements go out together and their answers come back together,
+    one round trip instead of one per statement (BEGIN, upsert, delete, inserts, COMMIT)."""
+    async with conn.pipeline(), conn.transaction():
         await conn.execute(RUN_UPSERT, _run_params(run))
         await _replace_steps(conn, run)
         await _insert_audit(conn, audit)
@@ -311,8 +314,8 @@ async def select_runs(
 
 
 async def append_audit(conn: Conn, events: Sequence[AuditEvent]) -> None:
-    """Insert `events` in order, all or none."""
-    async with conn.transaction():
+    """Insert `events` in order, all or none (one round trip, as `upsert_run`)."""
+    async with conn.pipeline(), conn.transaction():
         await _insert_audit(conn, events)
 
 
