@@ -16,6 +16,7 @@ from responder.web import approvals_api, keys, probes, rules_api, runs_api, webh
 from responder.web.identities import load_approvers, load_readers
 from responder.web.openapi import openapi
 from responder.web.problems import problem_middleware
+from responder.web.received_log import ReceivedLog
 from responder.web.rules_reload import load_snapshot, reload_ctx
 from responder.web.services import coordinator_ctx, engine_ctx, http_ctx, kube_ctx, store_ctx
 from responder.web.timeline_api import get_timeline
@@ -52,6 +53,8 @@ def create_app(
     app[keys.RULEBOOK] = RuleBook(snapshot)
     app[keys.APPROVERS] = load_approvers(settings)
     app[keys.READERS] = load_readers(settings)
+    app[keys.RECEIVED_LOG] = ReceivedLog()
+    app.on_cleanup.append(_flush_received_log)
     app.cleanup_ctx.extend([store_ctx, coordinator_ctx, http_ctx, kube_ctx, engine_ctx, reload_ctx])
     app.router.add_post("/v1/webhooks/alertmanager", webhooks.alertmanager)
     app.router.add_post("/v1/webhooks/grafana", webhooks.grafana)
@@ -69,3 +72,8 @@ def create_app(
     app.router.add_get("/openapi.json", openapi)
     app.router.add_get("/ui", ui_page)
     return app
+
+
+async def _flush_received_log(app: web.Application) -> None:
+    """Write the `alerts_unmatched` summaries still waiting for their interval."""
+    app[keys.RECEIVED_LOG].flush()

@@ -14,6 +14,7 @@ from responder.metrics import Metrics
 from responder.ports import Clock, Coordinator, HttpApi, KubeApi, Store
 from responder.settings import Settings
 from responder.web.identities import Approver
+from responder.web.received_log import ReceivedLog
 
 SETTINGS = web.AppKey("settings", Settings)
 METRICS = web.AppKey("metrics", Metrics)
@@ -26,6 +27,7 @@ CATALOG = web.AppKey("catalog", PolicyCatalog)
 RULEBOOK = web.AppKey("rulebook", RuleBook)
 QUEUE = web.AppKey("queue", AlertQueue)
 INTAKE = web.AppKey("intake", Intake)
+RECEIVED_LOG = web.AppKey("received_log", ReceivedLog)
 PIPELINE = web.AppKey("pipeline", Pipeline)
 WORKERS = web.AppKey("workers", WorkerPool)
 DESK = web.AppKey("desk", ApprovalDesk)

@@ -10,7 +10,7 @@ import structlog
 from aiohttp import web
 
 from responder.core.normalising import parse_alertmanager, parse_grafana, parse_sentry
-from responder.engine.intake import Accepted, DrainingError, QueueFullError
+from responder.engine.intake import DrainingError, QueueFullError
 from responder.errors import CoordinationUnavailableError, PayloadError, StoreUnavailableError
 from responder.models.alerts import Delivery, Source
 from responder.web import keys
@@ -116,7 +116,7 @@ async def _record(request: web.Request, delivery: Delivery) -> web.StreamRespons
     metrics.alerts_received.labels(source, "accepted").inc(len(stored))
     if delivery.truncated_alerts:
         metrics.alerts_truncated.labels(source).inc(delivery.truncated_alerts)
-    _log_received(source, accepted)
+    app[keys.RECEIVED_LOG].accepted(source, accepted.stored, accepted.queued)
     return web.json_response(
         {
             "status": "accepted",
@@ -126,34 +126,6 @@ async def _record(request: web.Request, delivery: Delivery) -> web.StreamRespons
         },
         status=202,
     )
-
-
-def _log_received(source: str, accepted: Accepted) -> None:
-    """One `alert_received` line per alert a rule may act on (or a resolution), and one
-    `alerts_unmatched` line for the rest of the delivery: Alertmanager re-sends whole groups
-    every repeat_interval, and a line per alert no rule wants was a tenth of the CPU of a
-    grouped delivery. Every alert is in the store either way, under the ids these lines
-    and the 202 give."""
-    for item in accepted.queued:
-        log.info(
-            "alert_received",
-            source=source,
-            alert_id=item.alert_id,
-            alert=item.alert.name,
-            status=item.alert.status.value,
-            fingerprint=item.alert.fingerprint,
-        )
-    unmatched = len(accepted.stored) - len(accepted.queued)
-    if unmatched:
-        queued = {item.alert_id for item in accepted.queued}
-        rest = [item for item in accepted.stored if item.alert_id not in queued]
-        log.info(
-            "alerts_unmatched",
-            source=source,
-            count=unmatched,
-            alert_ids=[item.alert_id for item in rest],
-            alerts=sorted({item.alert.name for item in rest}),
-        )
 
 
 def _refusal(
