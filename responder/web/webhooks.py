@@ -117,14 +117,13 @@ async def _record(request: web.Request, delivery: Delivery) -> web.StreamRespons
     if delivery.truncated_alerts:
         metrics.alerts_truncated.labels(source).inc(delivery.truncated_alerts)
     app[keys.RECEIVED_LOG].accepted(source, accepted.stored, accepted.queued)
-    return web.json_response(
-        {
-            "status": "accepted",
-            "alerts": len(stored),
-            "ids": [s.alert_id for s in stored],
-            "truncated_alerts": delivery.truncated_alerts,
-        },
+    # the 202's JSON is written directly: json.dumps of the dict was 3-4% of a delivery's CPU
+    ids = ",".join(str(s.alert_id) for s in stored)
+    return web.Response(
+        text=f'{{"status": "accepted", "alerts": {len(stored)}, "ids": [{ids}], '
+        f'"truncated_alerts": {int(delivery.truncated_alerts)}}}',
         status=202,
+        content_type="application/json",
     )
 
 
