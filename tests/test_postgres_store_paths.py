@@ -7,6 +7,8 @@
   first mark, and none is lost when the store closes right after.
 - Concurrent deliveries share one INSERT, each getting its own ids in order, and deliveries
   queued when the store closes are written first, not failed.
+- Audit events go in multi-row INSERTs; an append longer than one statement is still all or
+  none.
 """
 
 from __future__ import annotations
@@ -15,10 +17,14 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import psycopg
+import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from responder.adapters.postgres_queries import AUDIT_ROWS_PER_STATEMENT
 from responder.adapters.postgres_store import PostgresStore
+from responder.errors import StoreUnavailableError
 from responder.models.alerts import Alert, AlertStatus, Delivery, Source
+from responder.models.runs import AuditEvent, AuditKind
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -119,3 +125,25 @@ async def test_concurrent_deliveries_share_an_insert_and_survive_close(
         row = conn.execute("SELECT count(*) FROM alerts").fetchone()
     assert row is not None
     assert row[0] == sum(len(d.alerts) for d in sent) + 10
+
+
+async def test_an_audit_append_of_several_statements_is_all_or_none(
+    postgres_database: str,
+) -> None:
+    store = await PostgresStore.open(postgres_database, timeout_seconds=5, migrate=True)
+    try:
+        events = [
+            AuditEvent(kind=AuditKind.STEP_STARTED, at=T0, run_id="r", step_id=f"s{i}")
+            for i in range(2 * AUDIT_ROWS_PER_STATEMENT + 1)
+        ]
+        refused = events[-1].model_copy(update={"alert_id": 2**63})  # beyond a bigint
+        with pytest.raises(StoreUnavailableError):
+            await store.append_audit([*events[:-1], refused])
+        assert await store.audit_for_run("r") == []
+        with pytest.raises(StoreUnavailableError):
+            await store.append_audit([events[0], refused])  # one statement: none either
+        assert await store.audit_for_run("r") == []
+        await store.append_audit(events)
+        assert await store.audit_for_run("r") == events
+    finally:
+        await store.close()

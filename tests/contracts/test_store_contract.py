@@ -335,6 +335,18 @@ async def test_audit_appends_and_reads_oldest_first(store: Store) -> None:
     await store.append_audit([])
 
 
+async def test_a_long_audit_append_keeps_its_order(store: Store) -> None:
+    # more events than one PostgreSQL statement holds (AUDIT_ROWS_PER_STATEMENT), all at one
+    # time: only the append order sorts them
+    events = [
+        AuditEvent(kind=AuditKind.STEP_STARTED, at=T0, run_id="long", step_id=f"s{i}")
+        for i in range(1_201)
+    ]
+    await store.append_audit(events)
+    await store.append_audit(events[:1])
+    assert await store.audit_for_run("long") == [*events, events[0]]
+
+
 async def test_a_run_is_saved_with_its_audit_events_or_not_at_all(store: Store) -> None:
     matched = AuditEvent(kind=AuditKind.RULE_MATCHED, at=T0, run_id="with", rule_id="rule-a")
     started = AuditEvent(kind=AuditKind.STEP_STARTED, at=T0, run_id="with", step_id="state")
