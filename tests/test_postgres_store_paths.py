@@ -7,8 +7,8 @@
   first mark, and none is lost when the store closes right after.
 - Concurrent deliveries share one INSERT, each getting its own ids in order, and deliveries
   queued when the store closes are written first, not failed.
-- Audit events go in multi-row INSERTs; an append longer than one statement is still all or
-  none.
+- Audit events go in multi-row INSERTs, concurrent appends together; an append longer than
+  one statement, or batched with others, is still all or none, and a bad one fails alone.
 """
 
 from __future__ import annotations
@@ -145,5 +145,38 @@ async def test_an_audit_append_of_several_statements_is_all_or_none(
         assert await store.audit_for_run("r") == []
         await store.append_audit(events)
         assert await store.audit_for_run("r") == events
+    finally:
+        await store.close()
+
+
+async def test_concurrent_audit_appends_share_a_statement_and_a_bad_one_fails_alone(
+    postgres_database: str,
+) -> None:
+    store = await PostgresStore.open(postgres_database, timeout_seconds=5, migrate=True)
+    try:
+
+        def events(run_id: str, count: int) -> list[AuditEvent]:
+            return [
+                AuditEvent(kind=AuditKind.STEP_STARTED, at=T0, run_id=run_id, step_id=f"s{i}")
+                for i in range(count)
+            ]
+
+        appends = {f"r{n}": events(f"r{n}", 3) for n in range(30)}
+        before = store.statements
+        await asyncio.gather(*(store.append_audit(e) for e in appends.values()))
+        assert store.statements - before < 10  # 30 appends, a few INSERTs
+        for run_id, appended in appends.items():
+            assert await store.audit_for_run(run_id) == appended
+
+        good = {f"g{n}": events(f"g{n}", 2) for n in range(5)}
+        bad = [*events("bad", 1), events("bad", 2)[1].model_copy(update={"alert_id": 2**63})]
+        outcomes = await asyncio.gather(
+            *(store.append_audit(e) for e in [*good.values(), bad]), return_exceptions=True
+        )
+        assert outcomes[:-1] == [None] * len(good)
+        assert isinstance(outcomes[-1], StoreUnavailableError)
+        assert await store.audit_for_run("bad") == []  # all or none, alone
+        for run_id, appended in good.items():
+            assert await store.audit_for_run(run_id) == appended
     finally:
         await store.close()

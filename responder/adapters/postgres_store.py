@@ -123,11 +123,15 @@ class PostgresStore:
             self._write_marks, name="responder-pg-marks", batch_max=batch_max,
             fails_alone=_data_problem,
         )  # fmt: skip
+        self._audits: batching.Batcher[list[AuditEvent], None] = batching.Batcher(
+            self._append_audits, name="responder-pg-audit", batch_max=batch_max,
+            fails_alone=_data_problem, weight=len, weight_max=queries.AUDIT_ROWS_PER_STATEMENT,
+        )  # fmt: skip
 
     @property
     def statements(self) -> int:
-        """Delivery and processed-mark statements written so far (for tests)."""
-        return self._deliveries.statements + self._marks.statements
+        """Delivery, processed-mark and audit statements written so far (for tests)."""
+        return self._deliveries.statements + self._marks.statements + self._audits.statements
 
     @classmethod
     async def open(
@@ -175,6 +179,7 @@ class PostgresStore:
             async with asyncio.timeout(self._timeout):
                 await self._deliveries.idle()
                 await self._marks.idle()
+                await self._audits.idle()
         self._closed = True
         await self._pool.close(timeout=self._timeout)
 
@@ -309,9 +314,19 @@ class PostgresStore:
         )
 
     async def append_audit(self, events: Sequence[AuditEvent]) -> None:
-        """Append audit events in order, all or none (the table refuses UPDATE and DELETE)."""
+        """Append audit events in order, all or none (the table refuses UPDATE and DELETE).
+
+        Appends made while another is in flight are written together by the next statement
+        (a storm's duplicates each append a `run_skipped` event); a batch the database
+        refuses for its data is redone append by append, so each stays all or none.
+        """
         if events:
-            await self._run(lambda conn: queries.append_audit(conn, events))
+            await self._batched(self._audits, list(events))
+
+    async def _append_audits(self, batch: list[list[AuditEvent]]) -> list[None]:
+        events = [event for appended in batch for event in appended]
+        await self._run(lambda conn: queries.append_audit(conn, events))
+        return [None] * len(batch)
 
     async def audit_for_run(self, run_id: str) -> list[AuditEvent]:
         """The audit trail of one run, oldest first (ties in insertion order)."""

@@ -45,7 +45,7 @@ class PostgresHarness:
         return await PostgresStore.open(dsn, timeout_seconds=2.0)
 
     def commits(self, store: Store) -> int | None:
-        """Delivery and processed-mark statements so far: each is its own transaction."""
+        """Delivery, processed-mark and audit statements so far: each is its own transaction."""
         assert isinstance(store, PostgresStore)
         return store.statements
 
