@@ -2,7 +2,7 @@
 
 wrk (closed loop, keep-alive, 64 connections) POSTs one Alertmanager body over and over, for
 bodies of 1 alert and of 100 alerts, to a `responder serve` process on each backend with its
-default settings (queue of 1,000, 4 workers): only 202 answers count, 503 back-pressure
+default settings (queue of 1,000, 32 workers): only 202 answers count, 503 back-pressure
 answers are reported beside them. The baseline is a bare aiohttp app (`bench.bare`) on the
 same machine that reads the same body and answers 202.
 
@@ -91,7 +91,7 @@ def run(ctx: Context) -> BenchResult:
         "wrk, keep-alive, 64 connections, 1 thread, POSTing one Alertmanager body for "
         f"{ctx.seconds(10):.0f} s per figure; only 202 answers count. Baseline: a bare "
         "aiohttp app reading the same body and answering 202 (same machine, same run). "
-        "The daemon runs with its defaults (queue 1,000, 4 workers, log level info). CPU rows: "
+        "The daemon runs with its defaults (queue 1,000, 32 workers, log level info). CPU rows: "
         "the server process's CPU time (user + system, all threads) per delivery sent one at "
         "a time on one connection, until the workers have processed it: the inverse of the "
         "most one core can take, and far less sensitive to other load than throughput.",

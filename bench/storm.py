@@ -66,7 +66,7 @@ def run(ctx: Context) -> BenchResult:
         f"{groups} groups of {size} alerts re-notified as {int(rate * seconds):,} "
         f"deliveries at a constant {rate:,.0f}/s (open loop; 503s not retried). One rule, "
         "guard key = the group's `service` label, cooldown 1h: exactly one run per key may "
-        "start. Daemon defaults (queue 1,000, 4 workers).",
+        "start. Daemon defaults (queue 1,000, 32 workers).",
     )
     work = ctx.scratch("storm")
     bodies = []
