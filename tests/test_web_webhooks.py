@@ -294,3 +294,21 @@ async def test_accepted_alerts_are_processed(make_client: AppFactory) -> None:
         return not await store.unprocessed_alerts(10)
 
     await wait_for(processed)
+
+
+async def test_a_burst_of_unmatched_alerts_is_logged_at_shutdown_at_the_latest(
+    make_client: AppFactory,
+) -> None:
+    from responder.web import keys
+
+    client = await make_client()
+    received = client.app[keys.RECEIVED_LOG]
+    for n in range(3):  # no rule matches NobodyCares: no worker, one summary per second
+        body = am_body(am_alert("NobodyCares", fingerprint=f"{n:016x}"))
+        response = await client.post(
+            "/v1/webhooks/alertmanager", data=body, headers={**AUTH, **JSON}
+        )
+        assert response.status == 202
+    assert received.pending == 2  # the first was written at once, the rest wait their second
+    await client.close()
+    assert received.pending == 0

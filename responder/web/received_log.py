@@ -96,6 +96,11 @@ class ReceivedLog:
             loop = asyncio.get_running_loop()
             self._timers[source] = loop.call_later(wait, self._write, source)
 
+    @property
+    def pending(self) -> int:
+        """Alerts in summaries not written yet."""
+        return sum(summary.count for summary in self._pending.values())
+
     def flush(self) -> None:
         """Write every pending summary now (at shutdown)."""
         for source in list(self._pending):
