@@ -1,30 +1,21 @@
 """The Store on PostgreSQL (`RESPONDER_DATABASE_URL=postgresql://...`): psycopg 3 and a pool.
 
-`await PostgresStore.open(dsn, timeout_seconds=..., pool_max=..., migrate=...)` first connects
-once on its own (so a wrong host, password or database fails fast with libpq's reason), runs
-the migrations when `migrate=True` (`migrating.migrate`), and refuses a database whose schema is
-missing, older or newer than this code ("run `responder migrate`"). It then opens an
-`AsyncConnectionPool` (autocommit sessions, bounded as `postgres_connections` describes).
-A connection that may be broken is checked with a round trip when it is handed out, so one
-broken by a server restart is replaced instead of failing a request: one the server sent
-anything while it sat in the pool (a restart, a termination or a closed socket announce
-themselves that way), one idle for more than `CHECK_IDLE_SECONDS`, and a new one. A connection
-last used less than that ago whose socket is silent is handed out without the round trip,
-which used to double the time and CPU of every store call (`_ConnectionCheck`). The store
-notes that use itself: a `reset` callback would make the pool return every connection
-through its worker task, which cost a quarter of the CPU of a one-row INSERT.
+`await PostgresStore.open(dsn, timeout_seconds=..., pool_max=..., migrate=...)` opens the pool
+as `postgres_pooling` describes: on a database with this code's schema only, its connections
+checked with a round trip only when they may be broken.
 
 Every call takes a connection from the pool and runs under `asyncio.timeout(timeout_seconds)`
 (waiting for a free connection included); the server also cancels statements and lock waits
 after the same time. Any psycopg or pool error, or the timeout, becomes StoreUnavailableError
 saying what to check, never with the password. Each call is its own transaction: one statement
 where possible, an explicit transaction where it writes more (runs with their steps,
-compare-and-set, audit batches, pruning). Concurrency comes from the pool, except for the two
-calls made for every alert, which join concurrent calls into one statement
-(`postgres_batching`): `record_delivery` (the alerts of every delivery waiting meanwhile, in one
-INSERT ... RETURNING; at most `batch_max` deliveries and `ALERTS_PER_STATEMENT` alerts) and
-`mark_alert_processed` (one UPDATE). Under load this is one round trip, one commit and one
-statement's client-side work for many webhooks, where it was one each.
+compare-and-set, pruning). Concurrency comes from the pool, except for the calls made for
+every alert, which join concurrent calls into one statement (`postgres_batching`):
+`record_delivery` (the alerts of every delivery waiting meanwhile, in one INSERT ...
+RETURNING; at most `batch_max` deliveries and `ALERTS_PER_STATEMENT` alerts),
+`mark_alert_processed` (one UPDATE) and `append_audit` (one multi-row INSERT; a storm's
+duplicates each append a `run_skipped` event). Under load this is one round trip, one commit
+and one statement's client-side work for many calls, where it was one each.
 """
 
 from __future__ import annotations
@@ -32,9 +23,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import select
-import time
-import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -42,10 +30,10 @@ from typing import Any, TypeVar
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
-from responder.adapters import migrating
 from responder.adapters import postgres_approvals as approvals
 from responder.adapters import postgres_batching as batching
 from responder.adapters import postgres_connections as connections
+from responder.adapters import postgres_pooling as pooling
 from responder.adapters import postgres_queries as queries
 from responder.errors import StoreUnavailableError
 from responder.models.alerts import Alert, Delivery, Source
@@ -56,42 +44,12 @@ from responder.ports import check_limit
 T = TypeVar("T")
 ItemT = TypeVar("ItemT")
 ResultT = TypeVar("ResultT")
-_ERRORS = (psycopg.Error, OSError)
-CHECK_IDLE_SECONDS = 10.0
 ALERTS_PER_STATEMENT = 2_000  # a bigger delivery is still written alone, in one statement
 _MARK_MANY = (
     "UPDATE alerts SET processed_at = m.at "
     "FROM unnest(%s::bigint[], %s::timestamptz[]) AS m (id, at) "
     "WHERE alerts.id = m.id AND alerts.processed_at IS NULL"
 )
-
-
-class _ConnectionCheck:
-    """The pool's `check` callback: a round trip only when it may find a problem."""
-
-    def __init__(self) -> None:
-        self._used: weakref.WeakKeyDictionary[queries.Conn, float] = weakref.WeakKeyDictionary()
-
-    def used(self, conn: queries.Conn) -> None:
-        """Called by the store when a call's work on `conn` ends: remember when."""
-        self._used[conn] = time.monotonic()
-
-    async def check(self, conn: queries.Conn) -> None:
-        """Raise if `conn` is broken; the pool then replaces it before handing one out."""
-        used = self._used.get(conn)
-        recent = used is not None and time.monotonic() - used < CHECK_IDLE_SECONDS
-        if recent and not _server_spoke(conn):
-            return
-        await AsyncConnectionPool.check_connection(conn)
-
-
-def _server_spoke(conn: queries.Conn) -> bool:
-    """Whether an idle connection's socket is readable: the server sent an error or closed it."""
-    try:
-        readable, _, _ = select.select([conn.fileno()], [], [], 0)
-    except (OSError, ValueError, psycopg.Error):
-        return True  # closed or unusable: let the full check say so
-    return bool(readable)
 
 
 class PostgresStore:
@@ -104,7 +62,7 @@ class PostgresStore:
         *,
         timeout_seconds: float,
         batch_max: int = 256,
-        checker: _ConnectionCheck | None = None,
+        checker: pooling.ConnectionCheck | None = None,
     ) -> None:
         self._pool = pool
         self._checker = checker
@@ -149,26 +107,10 @@ class PostgresStore:
             raise ValueError(
                 "timeout_seconds must be > 0, 1 <= pool_min <= pool_max and batch_max >= 1"
             )
-        info = connections.conninfo(dsn, timeout_seconds)
-        if migrate:
-            await migrating.migrate(dsn, timeout_seconds=timeout_seconds)
-        await _check_schema(dsn, timeout_seconds)
-        checker = _ConnectionCheck()
-        pool: AsyncConnectionPool[queries.Conn] = AsyncConnectionPool(
-            info,
-            kwargs={"autocommit": True},
-            min_size=pool_min,
-            max_size=pool_max,
-            open=False,
-            timeout=timeout_seconds,
-            check=checker.check,
-            name="responder-store",
-        )
-        try:
-            await pool.open(wait=True, timeout=timeout_seconds)
-        except (*_ERRORS, TimeoutError) as exc:
-            await pool.close(timeout=timeout_seconds)
-            raise connections.unavailable(dsn, f"connection pool not ready: {exc}") from exc
+        pool, checker = await pooling.open_pool(
+            dsn, timeout_seconds=timeout_seconds, pool_min=pool_min, pool_max=pool_max,
+            migrate=migrate,
+        )  # fmt: skip
         return cls(pool, dsn, timeout_seconds=timeout_seconds, batch_max=batch_max, checker=checker)
 
     async def close(self) -> None:
@@ -196,7 +138,7 @@ class PostgresStore:
         except TimeoutError as exc:
             cause = f"no answer within {self._timeout}s"
             raise connections.unavailable(self._dsn, cause) from exc
-        except _ERRORS as exc:
+        except pooling.ERRORS as exc:
             raise connections.unavailable(self._dsn, exc) from exc
 
     # -- the Store port ---------------------------------------------------------------------
@@ -403,18 +345,3 @@ def _data_problem(error: Exception) -> bool:
             cause, psycopg.OperationalError
         )
     return True  # raised before the statement left (a value the driver cannot send)
-
-
-async def _check_schema(dsn: str, timeout_seconds: float) -> None:
-    """Raise StoreUnavailableError unless the database has exactly the shipped migrations."""
-    conn = await migrating.connect(dsn, timeout_seconds)
-    try:
-        async with asyncio.timeout(timeout_seconds):
-            applied = await migrating.applied_versions(conn)
-    except (*_ERRORS, TimeoutError) as exc:
-        raise connections.unavailable(dsn, f"schema version not readable: {exc}") from exc
-    finally:
-        await conn.close()
-    problem = migrating.schema_problem(applied, migrating.shipped_migrations())
-    if problem is not None:
-        raise StoreUnavailableError(f"{connections.describe(dsn)}: {problem}")
