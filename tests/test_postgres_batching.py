@@ -124,3 +124,25 @@ async def test_idle_waits_for_queued_writes() -> None:
 def test_batch_max_must_be_positive() -> None:
     with pytest.raises(ValueError, match="batch_max"):
         batcher(Recorder(), batch_max=0)
+
+
+async def test_with_a_timeout_overdue_calls_fail_started_or_not() -> None:
+    recorder = Recorder(pause=1.0)
+    b = batcher(recorder, timeout=0.1)
+    started = asyncio.create_task(b.submit("a"))  # its batch starts at once, and hangs
+    await asyncio.sleep(0)
+    queued = asyncio.create_task(b.submit("b"))  # waits for the next batch
+    for task in (started, queued):
+        with pytest.raises(TimeoutError, match="not written in time"):
+            await task
+    await b.idle()
+    assert recorder.batches == [["a"]]  # the overdue queued call was dropped, never written
+
+
+async def test_calls_written_in_time_are_not_failed_by_the_sweep() -> None:
+    recorder = Recorder(pause=0.02)
+    b = batcher(recorder, timeout=5.0)
+    results = await asyncio.gather(*(b.submit(x) for x in ["a", "b", "c"]))
+    assert results == ["A", "B", "C"]
+    with pytest.raises(ValueError, match="timeout"):
+        batcher(recorder, timeout=0)

@@ -11,11 +11,17 @@ data, not the connection), each call of the batch is written again on its own, s
 item fails alone. Otherwise (the server is gone, the pool timed out) every call of the batch
 gets the error at once. A caller that gave up (timed out, was cancelled) before its batch
 started is left out of it; one whose batch had started may still have been written.
+
+With a `timeout`, no caller waits longer than that (give or take a tenth): one timer per
+batcher sweeps the waiting calls and fails the overdue ones with TimeoutError, whether their
+batch has started or not. A timer per call (`asyncio.timeout` around each `submit`) was 7% of
+the CPU of a 1-alert webhook.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -30,6 +36,7 @@ class _Call(Generic[ItemT, ResultT]):
     item: ItemT
     weight: int
     future: asyncio.Future[ResultT]
+    deadline: float
 
 
 class Batcher(Generic[ItemT, ResultT]):
@@ -45,9 +52,12 @@ class Batcher(Generic[ItemT, ResultT]):
         fails_alone: Callable[[Exception], bool],
         weight: Callable[[ItemT], int] = lambda _: 1,
         weight_max: int | None = None,
+        timeout: float | None = None,
     ) -> None:
         if batch_max < 1:
             raise ValueError("batch_max must be >= 1")
+        if timeout is not None and timeout <= 0:
+            raise ValueError("timeout must be > 0")
         self.statements = 0  # writes started (batches, and items redone alone), for tests
         self._write_items = write
         self._name = name
@@ -56,7 +66,10 @@ class Batcher(Generic[ItemT, ResultT]):
         self._weight = weight
         self._weight_max = weight_max
         self._queue: deque[_Call[ItemT, ResultT]] = deque()
+        self._writing: list[_Call[ItemT, ResultT]] = []  # the batch being written
         self._task: asyncio.Task[None] | None = None
+        self._timeout = timeout
+        self._sweep: asyncio.TimerHandle | None = None
 
     async def submit(self, item: ItemT) -> ResultT:
         """Queue `item` and wait until the batch holding it is written; its result.
@@ -64,13 +77,28 @@ class Batcher(Generic[ItemT, ResultT]):
         Raises what the write raised. Cancelling the wait (a caller's timeout) leaves the item
         out if its batch has not started.
         """
-        call: _Call[ItemT, ResultT] = _Call(
-            item, self._weight(item), asyncio.get_running_loop().create_future()
-        )
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._timeout if self._timeout is not None else math.inf
+        future: asyncio.Future[ResultT] = loop.create_future()
+        call = _Call(item, self._weight(item), future, deadline)
         self._queue.append(call)
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._drain(), name=self._name)
+        if self._timeout is not None and self._sweep is None:
+            self._sweep = loop.call_later(self._timeout / 10, self._fail_overdue, loop)
         return await call.future
+
+    def _fail_overdue(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The sweep: fail every waiting call past its deadline; again while any waits."""
+        self._sweep = None
+        now = loop.time()
+        for call in (*self._writing, *self._queue):
+            if call.deadline <= now and not call.future.done():
+                call.future.set_exception(TimeoutError(f"{self._name}: not written in time"))
+        if self._queue and any(call.future.done() for call in self._queue):
+            self._queue = deque(call for call in self._queue if not call.future.done())
+        if self._timeout is not None and (self._queue or self._writing):
+            self._sweep = loop.call_later(self._timeout / 10, self._fail_overdue, loop)
 
     async def idle(self) -> None:
         """Wait until every queued item has been written or has failed."""
@@ -100,6 +128,13 @@ class Batcher(Generic[ItemT, ResultT]):
         return batch
 
     async def _write(self, batch: list[_Call[ItemT, ResultT]]) -> None:
+        self._writing = batch  # the sweep's to fail when overdue, redone alone or not
+        try:
+            await self._write_batch(batch)
+        finally:
+            self._writing = []
+
+    async def _write_batch(self, batch: list[_Call[ItemT, ResultT]]) -> None:
         self.statements += 1
         try:
             results = await self._write_items([call.item for call in batch])
@@ -107,7 +142,7 @@ class Batcher(Generic[ItemT, ResultT]):
             if len(batch) > 1 and self._fails_alone(exc):
                 for call in batch:
                     if not call.future.done():
-                        await self._write([call])
+                        await self._write_batch([call])
                 return
             for call in batch:
                 if not call.future.done():

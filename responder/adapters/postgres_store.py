@@ -76,14 +76,16 @@ class PostgresStore:
             fails_alone=_data_problem,
             weight=lambda rows: len(rows.delivery.alerts),
             weight_max=ALERTS_PER_STATEMENT,
+            timeout=timeout_seconds,
         )
         self._marks: batching.Batcher[tuple[int, datetime], None] = batching.Batcher(
             self._write_marks, name="responder-pg-marks", batch_max=batch_max,
-            fails_alone=_data_problem,
+            fails_alone=_data_problem, timeout=timeout_seconds,
         )  # fmt: skip
         self._audits: batching.Batcher[list[AuditEvent], None] = batching.Batcher(
             self._append_audits, name="responder-pg-audit", batch_max=batch_max,
             fails_alone=_data_problem, weight=len, weight_max=queries.AUDIT_ROWS_PER_STATEMENT,
+            timeout=timeout_seconds,
         )  # fmt: skip
 
     @property
@@ -163,8 +165,7 @@ class PostgresStore:
         if self._closed:
             raise connections.unavailable(self._dsn, "the store is closed (shutting down?)")
         try:
-            async with asyncio.timeout(self._timeout):
-                return await batcher.submit(item)
+            return await batcher.submit(item)  # the batcher enforces the timeout
         except TimeoutError as exc:
             cause = f"no answer within {self._timeout}s"
             raise connections.unavailable(self._dsn, cause) from exc
