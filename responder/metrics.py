@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import platform
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from prometheus_client import (
     CollectorRegistry,
@@ -43,6 +43,24 @@ class Metrics:
     rules_reloads: Counter
     store_commit_duration: Histogram
     approvals: Counter
+    _accepted: dict[str, tuple[Histogram, Counter]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+
+    def accepted(self, source: str) -> tuple[Histogram, Counter]:
+        """`store_commit_duration` and `alerts_received{outcome="accepted"}` of `source`.
+
+        Kept per source: `labels()` takes a lock and builds the child's key on every call,
+        and every webhook needs both (with the queue gauge, 6% of a 1-alert delivery's CPU).
+        """
+        found = self._accepted.get(source)
+        if found is None:
+            found = (
+                self.store_commit_duration.labels(source),
+                self.alerts_received.labels(source, "accepted"),
+            )
+            self._accepted[source] = found
+        return found
 
     @classmethod
     def create(cls, registry: CollectorRegistry | None = None) -> Metrics:

@@ -260,8 +260,15 @@ async def test_probes_and_metrics(make_client: AppFactory) -> None:
     await client.post(
         "/v1/webhooks/alertmanager", data=am_body(am_alert()), headers={**AUTH, **JSON}
     )
+    unwanted = am_body(am_alert("NobodyCares"), am_alert("NobodyCares", fingerprint="f" * 16))
+    await client.post("/v1/webhooks/alertmanager", data=unwanted, headers={**AUTH, **JSON})
+    await client.post("/v1/webhooks/grafana", data=unwanted, headers={**AUTH, **JSON})
     text = await (await client.get("/metrics")).text()
-    assert 'responder_alerts_received_total{outcome="accepted",source="alertmanager"} 1.0' in text
+    assert 'responder_alerts_received_total{outcome="accepted",source="alertmanager"} 3.0' in text
+    assert 'responder_alerts_received_total{outcome="accepted",source="grafana"} 2.0' in text
+    for source, count in (("alertmanager", 2), ("grafana", 1)):
+        line = f'responder_store_write_duration_seconds_count{{source="{source}"}} {count}.0'
+        assert line in text
     assert "responder_build_info" in text
     assert "responder_queue_capacity" in text
     # the leak indicators the soak watches: memory, file descriptors, asyncio tasks

@@ -59,6 +59,8 @@ class AlertQueue:
 
     def put_reserved(self, alerts: list[StoredAlert], reserved: int) -> None:
         """Queue alerts whose room was reserved."""
+        if not alerts and not reserved:
+            return  # a delivery no rule wants: the depth did not change
         self._reserved -= reserved
         for alert in alerts:
             self._queue.put_nowait(alert)

@@ -111,9 +111,10 @@ async def _record(request: web.Request, delivery: Delivery) -> web.StreamRespons
             slug="store-unavailable",
             headers={"Retry-After": "5"},
         )
-    metrics.store_commit_duration.labels(source).observe(time.perf_counter() - started)
+    write_duration, accepted_alerts = metrics.accepted(source)
+    write_duration.observe(time.perf_counter() - started)
     stored = accepted.stored
-    metrics.alerts_received.labels(source, "accepted").inc(len(stored))
+    accepted_alerts.inc(len(stored))
     if delivery.truncated_alerts:
         metrics.alerts_truncated.labels(source).inc(delivery.truncated_alerts)
     app[keys.RECEIVED_LOG].accepted(source, accepted.stored, accepted.queued)
