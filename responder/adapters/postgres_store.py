@@ -30,6 +30,7 @@ from typing import Any, TypeVar
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
+from responder.adapters import postgres_alert_queries as alert_queries
 from responder.adapters import postgres_approvals as approvals
 from responder.adapters import postgres_batching as batching
 from responder.adapters import postgres_connections as connections
@@ -45,11 +46,6 @@ T = TypeVar("T")
 ItemT = TypeVar("ItemT")
 ResultT = TypeVar("ResultT")
 ALERTS_PER_STATEMENT = 2_000  # a bigger delivery is still written alone, in one statement
-_MARK_MANY = (
-    "UPDATE alerts SET processed_at = m.at "
-    "FROM unnest(%s::bigint[], %s::timestamptz[]) AS m (id, at) "
-    "WHERE alerts.id = m.id AND alerts.processed_at IS NULL"
-)
 
 
 class PostgresStore:
@@ -69,14 +65,16 @@ class PostgresStore:
         self._dsn = dsn
         self._timeout = timeout_seconds
         self._closed = False
-        self._deliveries: batching.Batcher[queries.DeliveryRows, list[int]] = batching.Batcher(
-            self._insert_deliveries,
-            name="responder-pg-deliveries",
-            batch_max=batch_max,
-            fails_alone=_data_problem,
-            weight=lambda rows: len(rows.delivery.alerts),
-            weight_max=ALERTS_PER_STATEMENT,
-            timeout=timeout_seconds,
+        self._deliveries: batching.Batcher[alert_queries.DeliveryRows, list[int]] = (
+            batching.Batcher(
+                self._insert_deliveries,
+                name="responder-pg-deliveries",
+                batch_max=batch_max,
+                fails_alone=_data_problem,
+                weight=lambda rows: len(rows.delivery.alerts),
+                weight_max=ALERTS_PER_STATEMENT,
+                timeout=timeout_seconds,
+            )
         )
         self._marks: batching.Batcher[tuple[int, datetime], None] = batching.Batcher(
             self._write_marks, name="responder-pg-marks", batch_max=batch_max,
@@ -152,12 +150,12 @@ class PostgresStore:
         deliveries written concurrently); in delivery order."""
         queries.encode(received_at)  # refuse a naive time before any IO
         done = [i < len(settled) and settled[i] for i in range(len(delivery.alerts))]
-        rows = queries.DeliveryRows(delivery, received_at, done)
+        rows = alert_queries.DeliveryRows(delivery, received_at, done)
         ids = await self._batched(self._deliveries, rows)
         return StoredAlert.from_delivery(delivery, ids, received_at.astimezone(UTC))
 
-    async def _insert_deliveries(self, batch: list[queries.DeliveryRows]) -> list[list[int]]:
-        return await self._run(lambda conn: queries.insert_alerts(conn, batch))
+    async def _insert_deliveries(self, batch: list[alert_queries.DeliveryRows]) -> list[list[int]]:
+        return await self._run(lambda conn: alert_queries.insert_alerts(conn, batch))
 
     async def _batched(self, batcher: batching.Batcher[ItemT, ResultT], item: ItemT) -> ResultT:
         """`batcher.submit(item)` within the store's timeout (a caller that gives up before
@@ -174,7 +172,7 @@ class PostgresStore:
         """Alerts not yet marked processed, oldest (lowest id) first."""
         check_limit(limit)
         where = "WHERE processed_at IS NULL ORDER BY id LIMIT %s"
-        return await self._run(lambda conn: queries.select_alerts(conn, where, [limit]))
+        return await self._run(lambda conn: alert_queries.select_alerts(conn, where, [limit]))
 
     async def mark_alert_processed(self, alert_id: int, at: datetime) -> None:
         """Mark an alert processed; the first time is kept, unknown ids are ignored.
@@ -193,13 +191,13 @@ class PostgresStore:
         for alert_id, at in batch:
             first.setdefault(alert_id, at)  # the earlier call wins, as one by one
         params = (list(first), [queries.encode(at) for at in first.values()])
-        await self._run(functools.partial(_execute_marks, params=params))
+        await self._run(functools.partial(alert_queries.mark_processed, params=params))
         return [None] * len(batch)
 
     async def get_alert(self, alert_id: int) -> StoredAlert | None:
         """One stored alert by id, or None."""
         found = await self._run(
-            lambda conn: queries.select_alerts(conn, "WHERE id = %s", [alert_id])
+            lambda conn: alert_queries.select_alerts(conn, "WHERE id = %s", [alert_id])
         )
         return found[0] if found else None
 
@@ -331,10 +329,6 @@ class PostgresStore:
             await conn.execute(queries.PROBE_UPSERT)
 
         await self._run(probe)
-
-
-async def _execute_marks(conn: queries.Conn, params: tuple[list[int], list[Any]]) -> None:
-    await conn.execute(_MARK_MANY, params)
 
 
 def _data_problem(error: Exception) -> bool:
