@@ -38,7 +38,6 @@ from responder.adapters import postgres_pooling as pooling
 from responder.adapters import postgres_queries as queries
 from responder.errors import StoreUnavailableError
 from responder.models.alerts import Alert, Delivery, Source
-from responder.models.approvals import Approval, ApprovalState
 from responder.models.runs import AuditEvent, RunQuery, RunRecord, RunState, StoredAlert
 from responder.ports import check_limit
 
@@ -48,7 +47,7 @@ ResultT = TypeVar("ResultT")
 ALERTS_PER_STATEMENT = 2_000  # a bigger delivery is still written alone, in one statement
 
 
-class PostgresStore:
+class PostgresStore(approvals.ApprovalsOnPostgres):
     """`Store` on a PostgreSQL database; build it with `await PostgresStore.open(...)`."""
 
     def __init__(
@@ -272,48 +271,6 @@ class PostgresStore:
     async def audit_for_run(self, run_id: str) -> list[AuditEvent]:
         """The audit trail of one run, oldest first (ties in insertion order)."""
         return await self._run(lambda conn: queries.select_audit(conn, run_id))
-
-    async def save_approval(self, approval: Approval) -> None:
-        """Insert an approval request, or replace the stored one with the same id."""
-        params = approvals.approval_params(approval)  # refuse a naive time before any IO
-        await self._run(lambda conn: approvals.upsert(conn, params))
-
-    async def get_approval(self, approval_id: str) -> Approval | None:
-        """One approval request, or None."""
-        params = [queries.encode(approval_id)]
-        found = await self._approvals("WHERE approval_id = %s", params, "", 1)
-        return found[0] if found else None
-
-    async def replace_approval_if(self, approval: Approval, expected: ApprovalState) -> bool:
-        """Save `approval` only if the stored one is in state `expected` (never creates one).
-
-        One conditional UPDATE: the row lock lets exactly one of concurrent deciders win.
-        """
-        params = approvals.approval_params(approval)
-        return await self._run(lambda conn: approvals.replace_if(conn, params, expected))
-
-    async def list_approvals(
-        self, state: ApprovalState | None = None, *, run_id: str | None = None, limit: int = 100
-    ) -> list[Approval]:
-        """Approvals filtered by state and/or run, newest `requested_at` first (ties by id)."""
-        check_limit(limit)
-        where, params = approvals.list_filter(state, run_id)
-        return await self._approvals(where, params, approvals.NEWEST_FIRST, limit)
-
-    async def expired_approvals(self, now: datetime, limit: int) -> list[Approval]:
-        """Pending approvals whose `expires_at` is at or before `now`, oldest expiry first."""
-        check_limit(limit)
-        params = [queries.encode(now)]
-        return await self._approvals(
-            approvals.EXPIRED_FILTER, params, approvals.EXPIRY_ORDER, limit
-        )
-
-    async def _approvals(
-        self, where: str, params: Sequence[Any], order: str, limit: int
-    ) -> list[Approval]:
-        return await self._run(
-            lambda conn: approvals.select(conn, where, params, order=order, limit=limit)
-        )
 
     async def prune_audit(self, older_than: datetime, actor: str) -> int:
         """Delete audit events older than `older_than` and append `audit_pruned` (one
