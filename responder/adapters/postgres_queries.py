@@ -68,10 +68,6 @@ STEP_INSERT = (
     f"INSERT INTO steps (run_id, position, {', '.join(STEP_COLUMNS)}) "  # noqa: S608
     f"VALUES (%s, %s, {_marks(STEP_COLUMNS)})"
 )
-AUDIT_INSERT = (
-    f"INSERT INTO audit_events ({', '.join(AUDIT_COLUMNS)}) "  # noqa: S608
-    f"VALUES ({_marks(AUDIT_COLUMNS)})"
-)
 AUDIT_ROWS_PER_STATEMENT = 500  # 4,500 parameters, far below PostgreSQL's 65,535
 PROBE_UPSERT = (
     "INSERT INTO writable_probe (id, checked_at) VALUES (1, now()) "
@@ -146,7 +142,7 @@ async def _insert_audit(conn: Conn, events: Sequence[AuditEvent]) -> None:
 
 @functools.lru_cache(maxsize=32)
 def _audit_insert(rows: int) -> str:
-    """AUDIT_INSERT with `rows` rows of placeholders."""
+    """The audit INSERT with `rows` rows of placeholders."""
     values = ", ".join([f"({_marks(AUDIT_COLUMNS)})"] * rows)
     return f"INSERT INTO audit_events ({', '.join(AUDIT_COLUMNS)}) VALUES {values}"  # noqa: S608
 
@@ -267,5 +263,5 @@ async def prune_audit(conn: Conn, older_than: datetime, actor: str, now: datetim
         count = cur.rowcount
         await conn.execute("SELECT set_config('responder.audit_prune', 'off', true)")
         event = pruned_event(older_than, actor, now, count)
-        await conn.execute(AUDIT_INSERT, [encode(getattr(event, c)) for c in AUDIT_COLUMNS])
+        await _insert_audit(conn, [event])
     return count
