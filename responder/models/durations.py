@@ -29,7 +29,7 @@ def parse_duration(text: str) -> timedelta:
         pos = found.end()
     if pos != len(cleaned):
         raise ValueError(f"invalid duration {text!r}; write e.g. 30s, 2m, 1h30m or 7d")
-    return timedelta(seconds=seconds)
+    return _seconds(seconds)
 
 
 def format_duration(value: timedelta) -> str:
@@ -52,8 +52,18 @@ def _coerce(value: Any) -> Any:
     if isinstance(value, str):
         return parse_duration(value)
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return timedelta(seconds=value)
+        return _seconds(value)
     return value
+
+
+def _seconds(value: float) -> timedelta:
+    """`value` seconds; ValueError (not OverflowError) past what a timedelta holds."""
+    try:
+        return timedelta(seconds=value)
+    except (OverflowError, ValueError):
+        raise ValueError(
+            f"duration of {value!r} seconds is out of range; write e.g. 30s, 2m, 1h30m or 7d"
+        ) from None
 
 
 Duration = Annotated[
