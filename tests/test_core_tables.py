@@ -6,9 +6,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from pydantic import TypeAdapter, ValidationError
 
 from responder.actions.catalog import PolicyCatalog
-from responder.actions.registry import default_registry
+from responder.actions.shipped import default_registry
 from responder.core.planning import PlanError, idempotency_key, plan_rule
 from responder.core.transitions import (
     InvalidTransitionError,
@@ -18,7 +19,7 @@ from responder.core.transitions import (
 )
 from responder.engine.gating import delay_until
 from responder.models.alerts import Alert, AlertStatus, Source
-from responder.models.durations import format_duration, parse_duration
+from responder.models.durations import Duration, format_duration, parse_duration
 from responder.models.plans import ActionClass
 from responder.models.rules import LoadedRule, Matcher, MatchOp, Rule, SourceLocation
 from responder.models.runs import RunRecord, RunState, StepRecord, StepState
@@ -47,6 +48,13 @@ def test_durations(text: str, seconds: float) -> None:
 def test_bad_durations_say_how_to_write_one(text: str) -> None:
     with pytest.raises(ValueError, match=r"e\.g\. 30s"):
         parse_duration(text)
+
+
+@pytest.mark.parametrize("value", ["999999999999d", 1e300, float("nan"), 10**30])
+def test_out_of_range_durations_are_a_validation_error_not_a_crash(value: object) -> None:
+    adapter: TypeAdapter[timedelta] = TypeAdapter(Duration)
+    with pytest.raises(ValidationError, match="out of range"):
+        adapter.validate_python(value)
 
 
 @pytest.mark.parametrize(
