@@ -1,11 +1,11 @@
 """Benchmark rule matching: per-alert `RuleIndex.match` time for 10, 1,000 and 10,000 rules.
 
 Each rule set has distinct `alertname="..."` rules plus a few wildcard rules (source `any`,
-no exact alertname) that every alert consults. Prints a Markdown table; with
-`--write docs/performance.md` it replaces (or adds) the `## Rule matching` section of that
-file and leaves the other sections as they are.
+no exact alertname) that every alert consults. Prints a Markdown table: a quick look at the
+matcher alone, without a daemon (`bench/run rule_scale` measures loading and matching at
+scale, next to its targets, and keeps its results).
 
-    python bench/bench_matching.py [--write docs/performance.md] [--rounds 15]
+    python bench/bench_matching.py [--rounds 15]
 """
 
 from __future__ import annotations
@@ -126,37 +126,12 @@ def run(rounds: int) -> str:
     return "\n".join(lines)
 
 
-def write_section(path: Path, section: str) -> None:
-    """Replace the `## Rule matching` section of `path` (create the file if needed)."""
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Performance\n\n"
-    lines = text.splitlines(keepends=True)
-    start = next((i for i, line in enumerate(lines) if line.rstrip() == SECTION), None)
-    if start is None:
-        body = text if text.endswith("\n") else text + "\n"
-        if not body.endswith("\n\n"):
-            body += "\n"
-        new = body + section
-    else:
-        end = next(
-            (i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines)
-        )
-        tail = "".join(lines[end:])
-        new = "".join(lines[:start]) + section + ("\n" + tail if tail else "")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(new, encoding="utf-8")
-
-
 def main(argv: list[str] | None = None) -> int:
-    """Run the benchmark, print the table, optionally write it into a Markdown file."""
+    """Run the benchmark and print its table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--write", type=Path, help="Markdown file whose section to replace")
     parser.add_argument("--rounds", type=int, default=15, help="rounds per measurement")
     args = parser.parse_args(argv)
-    section = run(args.rounds)
-    print(section)
-    if args.write is not None:
-        write_section(args.write, section)
-        print(f"wrote {SECTION!r} to {args.write}", file=sys.stderr)
+    print(run(args.rounds))
     return 0
 
 

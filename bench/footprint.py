@@ -53,13 +53,24 @@ def run(ctx: Context) -> BenchResult:
     base_rss = [m for _, m in bare_runs if m is not None]
     result.rows.extend(
         [
-            Row("start-up to ready", ready * 1e3, "ms", base_ready * 1e3, "bare aiohttp",
-                Target("<=", 1500.0)),
-            Row("idle RSS", statistics.median(rss) if rss else None, "MiB",
-                statistics.median(base_rss) if base_rss else None, "bare aiohttp",
-                Target("<=", 80.0)),
+            Row(
+                "start-up to ready",
+                ready * 1e3,
+                "ms",
+                base_ready * 1e3,
+                "bare aiohttp",
+                Target("<=", 1500.0),
+            ),
+            Row(
+                "idle RSS",
+                statistics.median(rss) if rss else None,
+                "MiB",
+                statistics.median(base_rss) if base_rss else None,
+                "bare aiohttp",
+                Target("<=", 80.0),
+            ),
         ]
-    )  # fmt: skip
+    )
     result.notes.append(
         "start-up of each daemon start (ms): " + ", ".join(f"{r * 1e3:.0f}" for r, _ in daemon_runs)
     )

@@ -164,13 +164,23 @@ def run(ctx: Context) -> BenchResult:
             )
         )
         result.rows.append(
-            Row(f"{name}: CPU per 1-alert delivery, received and processed", cpu_single,
-                "ms", base_cpu_single, "bare aiohttp")
-        )  # fmt: skip
+            Row(
+                f"{name}: CPU per 1-alert delivery, received and processed",
+                cpu_single,
+                "ms",
+                base_cpu_single,
+                "bare aiohttp",
+            )
+        )
         result.rows.append(
-            Row(f"{name}: CPU per alert in 100-alert deliveries", cpu_grouped / GROUP, "ms",
-                base_cpu_grouped / GROUP, "bare aiohttp")
-        )  # fmt: skip
+            Row(
+                f"{name}: CPU per alert in 100-alert deliveries",
+                cpu_grouped / GROUP,
+                "ms",
+                base_cpu_grouped / GROUP,
+                "bare aiohttp",
+            )
+        )
         result.notes.append(_note(f"{name}, 1 alert", got_single, 1))
         result.notes.append(_note(f"{name}, 100 alerts", got_grouped, GROUP))
     return result

@@ -88,9 +88,13 @@ def wrk_throughput(
     duration = f"{max(1, round(seconds))}s"
     argv = [wrk, "-t", str(threads), "-c", str(connections), "-d", duration, "--timeout", "10s"]
     done = subprocess.run(
-        [*argv, "-s", str(script), url], capture_output=True, text=True, env=env,
-        timeout=seconds + 60, check=False,
-    )  # fmt: skip
+        [*argv, "-s", str(script), url],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=seconds + 60,
+        check=False,
+    )
     match = re.search(r"^BENCH (\{.*\})$", done.stdout, re.MULTILINE)
     if done.returncode != 0 or match is None:
         raise RuntimeError(f"wrk failed ({done.returncode}): {done.stdout}\n{done.stderr}")
@@ -182,9 +186,12 @@ def open_loop(
     spec_path.write_text(json.dumps(spec))
     done = subprocess.run(
         [sys.executable, "-m", "bench.open_loop", str(spec_path), str(result_path)],
-        cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True,
-        timeout=seconds * 3 + 120, check=False,
-    )  # fmt: skip
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+        timeout=seconds * 3 + 120,
+        check=False,
+    )
     if done.returncode != 0:
         raise RuntimeError(f"open-loop generator failed: {done.stdout}\n{done.stderr}")
     data = json.loads(result_path.read_text())

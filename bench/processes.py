@@ -73,9 +73,13 @@ class Child:
         self._log = log_path.open("ab")
         self.started = time.perf_counter()
         self.proc = subprocess.Popen(
-            argv, cwd=REPO, env=env, stdout=self._log, stderr=subprocess.STDOUT,
+            argv,
+            cwd=REPO,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-        )  # fmt: skip
+        )
         self.ready_seconds: float | None = None
 
     @property

@@ -11,10 +11,10 @@ Baseline, in the same run and under the same background: the generator sends the
 stream straight to the target (`/direct/<seq>`): the floor that two Python processes and
 loopback put under any reaction.
 
-Each backend is measured twice: under the target's 1,000 alerts/s, and under 400/s, where
-one replica is not saturated (docs/performance.md: ~1 ms of CPU per delivery embedded,
-~1.6 ms with PostgreSQL + Redis). Near saturation the first figure swings between runs; the
-second is the engine's own reaction time. `BENCH_BACKGROUND` replaces the first rate.
+Each backend is measured twice: under the target's 1,000 alerts/s, and under 400/s, well
+below one replica's saturation on a busy machine (`intake`'s CPU rows give the CPU per
+delivery). Near saturation the first figure swings between runs; the second is the engine's
+own reaction time. `BENCH_BACKGROUND` replaces the first rate.
 
     bench/run reaction [--quick]
 """
@@ -119,11 +119,18 @@ def _measure(
             ctx.say(f"{name}: {rate:,.0f} + {MATCHING:g} alerts/s")
             streams = [
                 StreamSpec("noise", daemon.url(PATH), rate, [noise], AUTH_HEADERS, template=True),
-                StreamSpec("match", daemon.url(PATH), MATCHING, [matching], AUTH_HEADERS,
-                           template=True),
-                StreamSpec("direct", target.url("/direct/__SEQ__"), MATCHING, [matching],
-                           AUTH_HEADERS, template=True),
-            ]  # fmt: skip
+                StreamSpec(
+                    "match", daemon.url(PATH), MATCHING, [matching], AUTH_HEADERS, template=True
+                ),
+                StreamSpec(
+                    "direct",
+                    target.url("/direct/__SEQ__"),
+                    MATCHING,
+                    [matching],
+                    AUTH_HEADERS,
+                    template=True,
+                ),
+            ]
             got = open_loop(streams, run_dir, seconds=seconds)
             # let the last accepted matching alerts' runs reach the target
             _wait_hits(target.url("/arrivals"), got.streams["match"].records, 5.0)

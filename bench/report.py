@@ -1,9 +1,12 @@
-"""Result rows and tables: figure, baseline, ratio, target, met; appended to a Markdown file.
+"""Result rows and tables: figure, baseline, ratio, target, met; rendered as Markdown.
 
 A `Row` holds one measured figure and the baseline measured in the same run. Its `Target`
 says which number the goal applies to (the figure itself, or the ratio figure/baseline) and
-the bound. `render_run` turns a list of `BenchResult`s into Markdown with a header naming the
-date, the machine (nproc, CPU model) and the git revision.
+the bound. `as_dict` is the row as it is stored in a results file (`bench.results`), and
+`row_cells` renders either form as table cells, so the tables `bench/run` prints and the
+summary regenerated from a results file (`bench.summary`) read the same. `render_run` turns a
+list of `BenchResult`s into Markdown with a header naming the date, the machine (nproc, CPU
+model) and the git revision.
 """
 
 from __future__ import annotations
@@ -11,10 +14,11 @@ from __future__ import annotations
 import os
 import platform
 import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -74,8 +78,8 @@ class Row:
         """Whether the target holds (None without a target)."""
         return None if self.target is None else self.target.met(self.value, self.ratio)
 
-    def as_dict(self) -> dict[str, object]:
-        """The row as JSON-ready values (for `bench/run --json`)."""
+    def as_dict(self) -> dict[str, Any]:
+        """The row as JSON-ready values (a results file's rows; `bench/run --json`)."""
         return {
             "figure": self.figure,
             "value": self.value,
@@ -89,17 +93,24 @@ class Row:
 
     def cells(self) -> list[str]:
         """The table cells: figure, value, baseline, ratio, target, met?"""
-        value = "n/a" if self.value is None else f"{format_number(self.value)} {self.unit}".strip()
-        if self.baseline is None:
-            baseline = "—"
-        else:
-            baseline = f"{format_number(self.baseline)} {self.unit}".strip()
-            if self.baseline_label:
-                baseline += f" ({self.baseline_label})"
-        ratio = "—" if self.ratio is None else f"{self.ratio:.2f}"
-        target = "—" if self.target is None else self.target.describe(self.unit)
-        met = {None: "—", True: "yes", False: "**no**"}[self.met]
-        return [self.figure, value, baseline, ratio, target, met]
+        return row_cells(self.as_dict())
+
+
+def row_cells(row: Mapping[str, Any]) -> list[str]:
+    """The table cells of a row in its stored form (`Row.as_dict`): figure, value, baseline,
+    ratio, target, met?"""
+    unit = row["unit"]
+    value = "n/a" if row["value"] is None else f"{format_number(row['value'])} {unit}".strip()
+    if row["baseline"] is None:
+        baseline = "—"
+    else:
+        baseline = f"{format_number(row['baseline'])} {unit}".strip()
+        if row["baseline_label"]:
+            baseline += f" ({row['baseline_label']})"
+    ratio = "—" if row["ratio"] is None else f"{row['ratio']:.2f}"
+    target = "—" if row["target"] is None else row["target"]
+    met = {None: "—", True: "yes", False: "**no**"}[row["met"]]
+    return [row["figure"], value, baseline, ratio, target, met]
 
 
 HEADER = ("figure", "value", "baseline (same run)", "ratio", "target", "met?")
@@ -116,11 +127,12 @@ class BenchResult:
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
-    def as_dict(self) -> dict[str, object]:
-        """The result as JSON-ready values (for `bench/run --json`)."""
+    def as_dict(self) -> dict[str, Any]:
+        """The result as JSON-ready values (a results file's benches; `bench/run --json`)."""
         return {
             "name": self.name,
             "title": self.title,
+            "description": self.description,
             "seconds": self.seconds,
             "rows": [row.as_dict() for row in self.rows],
             "notes": self.notes,
@@ -179,41 +191,47 @@ def machine() -> str:
 
 
 def git_revision() -> str:
-    """The short HEAD revision, with `+dirty` when the work tree has changes."""
+    """The short HEAD revision, with `-dirty` when tracked files have uncommitted changes."""
     try:
         head = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"],
-            cwd=REPO, capture_output=True, text=True, check=True, timeout=10,
-        ).stdout.strip()  # fmt: skip
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout.strip()
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=REPO, capture_output=True, text=True, check=True, timeout=10,
-        ).stdout.strip()  # fmt: skip
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
-    return head + ("+dirty" if dirty else "")
+    return head + ("-dirty" if dirty else "")
 
 
-def render_run(results: list[BenchResult], *, quick: bool) -> str:
+def render_run(
+    results: list[BenchResult],
+    *,
+    quick: bool,
+    started: datetime | None = None,
+    revision: str | None = None,
+) -> str:
     """The Markdown section of one `bench/run`: header, then one table per bench."""
-    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    when = (started or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M UTC")
     mode = " (quick smoke run: figures are not meaningful)" if quick else ""
     missed = sum(1 for r in results for row in r.rows if row.met is False)
     lines = [
-        f"## Benchmark run {now}{mode}",
+        f"## Benchmark run {when}{mode}",
         "",
-        f"Machine: {machine()}. Git revision: `{git_revision()}`. "
+        f"Machine: {machine()}. Git revision: `{revision or git_revision()}`. "
         f"Targets missed: {missed}. Total time: {sum(r.seconds for r in results):.0f} s.",
         "",
     ]
     for result in results:
         lines.append(result.markdown())
     return "\n".join(lines)
-
-
-def append_markdown(path: Path, section: str) -> None:
-    """Append `section` to `path` after one blank line (create the file if needed)."""
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Performance\n"
-    if not text.endswith("\n"):
-        text += "\n"
-    path.write_text(text + "\n" + section.rstrip("\n") + "\n", encoding="utf-8")

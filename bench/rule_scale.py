@@ -26,7 +26,7 @@ from bench.bench_matching import WILDCARDS, make_alert
 from bench.context import Context
 from bench.loadgen import percentile
 from bench.report import BenchResult, Row, Target
-from responder.actions.registry import default_registry
+from responder.actions.shipped import default_registry
 from responder.adapters.clock import SystemClock
 from responder.core.severities import SeverityScale
 from responder.engine.rulebook import RuleSnapshot
@@ -129,11 +129,23 @@ def run(ctx: Context) -> BenchResult:
         load_target = Target("<=", 5.0) if size == 10_000 else None
         result.rows.extend(
             [
-                Row(f"{size:,} rules: load + validate + index", load_s, "s", parse_s,
-                    "YAML parse only", load_target),
+                Row(
+                    f"{size:,} rules: load + validate + index",
+                    load_s,
+                    "s",
+                    parse_s,
+                    "YAML parse only",
+                    load_target,
+                ),
                 Row(f"{size:,} rules: match p50", p50, "µs", base_p50, "10 rules"),
-                Row(f"{size:,} rules: match p99", p99, "µs", base_p99, "10 rules",
-                    Target("<=", 50.0)),
+                Row(
+                    f"{size:,} rules: match p99",
+                    p99,
+                    "µs",
+                    base_p99,
+                    "10 rules",
+                    Target("<=", 50.0),
+                ),
             ]
-        )  # fmt: skip
+        )
     return result

@@ -68,10 +68,22 @@ class Redis:
     def start(self) -> None:
         binary = shutil.which("redis-server") or "/usr/bin/redis-server"
         self.proc = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.workdir)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+            [
+                binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:
@@ -129,11 +141,17 @@ def _body(i: int) -> bytes:
         "fingerprint": f"{i % 1000:016x}",
     }
     payload = {
-        "version": "4", "groupKey": "{}:{alertname=\"SoakAlert\"}", "truncatedAlerts": 0,
-        "status": "firing", "receiver": "responder", "groupLabels": {"alertname": "SoakAlert"},
-        "commonLabels": {}, "commonAnnotations": {}, "externalURL": "http://127.0.0.1:9093",
+        "version": "4",
+        "groupKey": '{}:{alertname="SoakAlert"}',
+        "truncatedAlerts": 0,
+        "status": "firing",
+        "receiver": "responder",
+        "groupLabels": {"alertname": "SoakAlert"},
+        "commonLabels": {},
+        "commonAnnotations": {},
+        "externalURL": "http://127.0.0.1:9093",
         "alerts": [alert],
-    }  # fmt: skip
+    }
     return json.dumps(payload).encode()
 
 
@@ -207,9 +225,12 @@ async def _soak(args: argparse.Namespace, work: Path, dsn: str) -> tuple[Tally, 
     }
     log = (work / "daemon.log").open("w")
     daemon = subprocess.Popen(  # noqa: ASYNC220 - returns at once; waited for at the end
-        [sys.executable, "-m", "responder", "serve"], cwd=REPO, env=env, stdout=log,
+        [sys.executable, "-m", "responder", "serve"],
+        cwd=REPO,
+        env=env,
+        stdout=log,
         stderr=subprocess.STDOUT,
-    )  # fmt: skip
+    )
     base = f"http://127.0.0.1:{port}"
     timeout = aiohttp.ClientTimeout(total=10)
     connector = aiohttp.TCPConnector(limit=64)
@@ -256,9 +277,15 @@ async def _soak(args: argparse.Namespace, work: Path, dsn: str) -> tuple[Tally, 
             i += 1
         await asyncio.gather(*in_flight)
         rss, fds = _proc_figures(daemon.pid)
-        tally.samples.append({"t": round(loop.time() - start, 1), "rss_mb": round(rss, 1),
-                              "fds": fds, "tasks": await _tasks(session, base),
-                              "acked": tally.acked})  # fmt: skip
+        tally.samples.append(
+            {
+                "t": round(loop.time() - start, 1),
+                "rss_mb": round(rss, 1),
+                "fds": fds,
+                "tasks": await _tasks(session, base),
+                "acked": tally.acked,
+            }
+        )
     daemon.send_signal(signal.SIGTERM)
     code = daemon.wait(timeout=60)
     log.close()
@@ -315,8 +342,10 @@ def _report(args: argparse.Namespace, tally: Tally, stored: int, hits: int) -> t
         "| t (s) | RSS (MB) | open fds | asyncio tasks | acked |",
         "|---|---|---|---|---|",
     ]
-    lines += [f"| {s['t']} | {s['rss_mb']} | {s['fds']:.0f} | {s['tasks']:.0f} | {s['acked']:.0f} |"
-              for s in tally.samples]  # fmt: skip
+    lines += [
+        f"| {s['t']} | {s['rss_mb']} | {s['fds']:.0f} | {s['tasks']:.0f} | {s['acked']:.0f} |"
+        for s in tally.samples
+    ]
     lines += ["", f"Verdict: {'PASS' if ok else 'FAIL'}", ""]
     return "\n".join(lines), ok
 

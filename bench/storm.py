@@ -111,17 +111,40 @@ def run(ctx: Context) -> BenchResult:
         repeated = sorted(key for key, count in executed.items() if count > 1)
         result.rows.extend(
             [
-                Row(f"{name}: keys with exactly one run started", exactly_one, "keys",
-                    len(acked_keys), "keys with an acknowledged alert",
-                    Target("==", 1.0, on="ratio", text="every key, once")),
-                Row(f"{name}: acknowledged alerts missing from the store", missing, "alerts",
-                    len(acked), "acknowledged", Target("==", 0)),
-                Row(f"{name}: answers other than 202 and 503 (5xx, none)", bad, "deliveries",
-                    sent, "sent", Target("==", 0)),
-                Row(f"{name}: peak RSS (VmHWM)", peak, "MiB", idle, "idle, before the storm",
-                    Target("<=", 200.0)),
+                Row(
+                    f"{name}: keys with exactly one run started",
+                    exactly_one,
+                    "keys",
+                    len(acked_keys),
+                    "keys with an acknowledged alert",
+                    Target("==", 1.0, on="ratio", text="every key, once"),
+                ),
+                Row(
+                    f"{name}: acknowledged alerts missing from the store",
+                    missing,
+                    "alerts",
+                    len(acked),
+                    "acknowledged",
+                    Target("==", 0),
+                ),
+                Row(
+                    f"{name}: answers other than 202 and 503 (5xx, none)",
+                    bad,
+                    "deliveries",
+                    sent,
+                    "sent",
+                    Target("==", 0),
+                ),
+                Row(
+                    f"{name}: peak RSS (VmHWM)",
+                    peak,
+                    "MiB",
+                    idle,
+                    "idle, before the storm",
+                    Target("<=", 200.0),
+                ),
             ]
-        )  # fmt: skip
+        )
         result.notes.append(
             f"{name}: answers "
             + got.streams["storm"].describe_statuses()

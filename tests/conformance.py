@@ -1,8 +1,8 @@
-"""Finds the shared conformance payloads (real webhook bodies) that tests load byte for byte.
+"""Finds the conformance payloads (real webhook bodies) that tests load byte for byte.
 
-The directory is `../shared/conformance/payloads` next to the repository, unless the
-environment variable `RESPONDER_CONFORMANCE_DIR` names another one (either the `payloads`
-directory itself or the `conformance` directory holding it).
+The directory is the repository's `examples/payloads` (the README's "Try it" posts the same
+files), unless the environment variable `RESPONDER_CONFORMANCE_DIR` names another one (either
+the `payloads` directory itself or a directory holding it).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ SOURCES = ("alertmanager", "grafana", "sentry")
 def _payload_dir() -> Path:
     configured = os.environ.get("RESPONDER_CONFORMANCE_DIR")
     if not configured:
-        return Path(__file__).resolve().parents[2] / "shared" / "conformance" / "payloads"
+        return Path(__file__).resolve().parents[1] / "examples" / "payloads"
     path = Path(configured).expanduser().resolve()
     return path / "payloads" if (path / "payloads").is_dir() else path
 
