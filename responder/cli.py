@@ -100,12 +100,18 @@ def _add_client_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
     def leaf(
         group: argparse._SubParsersAction[argparse.ArgumentParser], name: str, help_text: str
     ) -> argparse.ArgumentParser:
-        return group.add_parser(name, parents=[common], help=help_text, epilog=CLIENT_EPILOG,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+        return group.add_parser(
+            name,
+            parents=[common],
+            help=help_text,
+            epilog=CLIENT_EPILOG,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
 
     approvals = sub.add_parser("approvals", help="list and decide approvals (HTTP client)")
-    approvals_sub = approvals.add_subparsers(dest="approvals_command", metavar="SUBCOMMAND",
-                                             required=True)  # fmt: skip
+    approvals_sub = approvals.add_subparsers(
+        dest="approvals_command", metavar="SUBCOMMAND", required=True
+    )
     listing = leaf(approvals_sub, "list", "list approvals, newest first")
     listing.add_argument("--status", help="pending, approved, rejected, expired or cancelled")
     listing.add_argument("--json", action="store_true", help="print the API's JSON")

@@ -7,7 +7,7 @@ manager and, as a last resort, at interpreter exit.
 
 When a binary is missing the test is skipped, except under `CI=true`, where it fails: CI
 installs them (`scripts/test`, Debian packages `prometheus-alertmanager` and `prometheus`).
-Recipe and timings: shared/conformance/real-alertmanager.md.
+Recipe and timings: examples/payloads/real-alertmanager.md.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from typing import Any, NoReturn
 
 import pytest
 
-from tests.loopback import free_port
+from tests.support.loopback import free_port
 
 ALERTMANAGER_NAMES = ("prometheus-alertmanager", "alertmanager")  # Debian's name first
 PROMETHEUS_NAMES = ("prometheus",)

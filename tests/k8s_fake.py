@@ -29,7 +29,7 @@ from tests import k8s_fake_objects as objects
 from tests.k8s_fake_discovery import discovery
 from tests.k8s_fake_handlers import KINDS, handle, status
 from tests.k8s_fake_objects import Obj
-from tests.loopback import free_port
+from tests.support.loopback import free_port
 
 TOKEN = "test-token"
 _VERBS = {"GET": "get", "POST": "create", "PATCH": "patch", "PUT": "update", "DELETE": "delete"}
@@ -103,6 +103,7 @@ class FakeKube:
     _tick: asyncio.Event = field(default_factory=asyncio.Event)
     _closing: bool = False
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    _handlers: set[asyncio.Task[object]] = field(default_factory=set)  # requests in flight
     _runner: web.AppRunner | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -128,6 +129,11 @@ class FakeKube:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        # aiohttp lets a handler run on after its client gave up: end the hangs first, so
+        # neither the shutdown waits for them nor do they outlive the server
+        for handler in list(self._handlers):
+            handler.cancel()
+        await asyncio.gather(*self._handlers, return_exceptions=True)
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -293,6 +299,8 @@ class FakeKube:
     # -- the controller --------------------------------------------------------------------
 
     def _schedule(self, namespace: str, name: str) -> None:
+        if self._closing:  # a write that hung past close() starts no rollout nobody stops
+            return
         task = asyncio.get_running_loop().create_task(
             self._reconcile(namespace, name), name=f"fake-kube-rollout-{namespace}-{name}"
         )
@@ -329,6 +337,15 @@ class FakeKube:
     # -- HTTP ------------------------------------------------------------------------------
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        handler = asyncio.current_task()
+        assert handler is not None
+        self._handlers.add(handler)
+        try:
+            return await self._dispatch_one(request)
+        finally:
+            self._handlers.discard(handler)
+
+    async def _dispatch_one(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
         seen = Seen(
             request.method,

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from responder.actions.registry import ActionContext
-from responder.adapters.kubernetes_api import KubernetesApi
+from responder.actions.base import ActionContext
+from responder.adapters.kubernetes.api import KubernetesApi
 from responder.models.http import HttpRequest, HttpResponse
 from tests.k8s_fake import FakeKube
 

@@ -43,7 +43,7 @@ import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from tests.loopback import free_port
+from tests.support.loopback import free_port
 
 CONFIGURED = "RESPONDER_TEST_DATABASE_URL"
 PROBE_PORT = "RESPONDER_TEST_PG_PORT"

@@ -32,7 +32,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from tests.loopback import free_port
+from tests.support.loopback import free_port
 
 
 class RedisUnavailableError(RuntimeError):

@@ -17,11 +17,11 @@ import pytest
 from aiohttp.test_utils import TestClient
 from pydantic import SecretStr
 
-from tests.conftest import AUTH, READ, READER_TOKEN, TOKEN, AppFactory, wait_for
 from tests.payload_builders import am_alert, am_body
-from tests.targets import Target
+from tests.support.apps import AUTH, JSON, READ, READER_TOKEN, TOKEN, AppFactory
+from tests.support.operator_api import OperatorApi
+from tests.support.targets import Target
 
-JSON = {"Content-Type": "application/json"}
 APPROVER_TOKEN = "approver-secret-token"
 TARGET_SECRET = "target-secret-value"
 CREDENTIALS: dict[str, dict[str, str]] = {
@@ -66,16 +66,7 @@ async def client(
 
 
 async def _pending(client: TestClient[Any, Any]) -> dict[str, Any]:
-    found: list[dict[str, Any]] = []
-
-    async def parked() -> bool:
-        nonlocal found
-        body = await (await client.get("/v1/approvals?status=pending", headers=READ)).json()
-        found = body["approvals"]
-        return bool(found)
-
-    await wait_for(parked)
-    return found[0]
+    return await OperatorApi.in_process(client, READ).pending_approval()
 
 
 async def test_every_endpoint_admits_exactly_the_right_credentials(
@@ -135,19 +126,13 @@ async def test_no_secret_reaches_logs_audit_rows_or_step_outputs(
     client: TestClient[Any, Any], target: Target, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     approval = await _pending(client)
-    sent = target.requests[0]["headers"]["Authorization"]
+    sent = target.requests[0].headers["Authorization"]
     assert sent == f"Bearer {TARGET_SECRET}"  # the secret did go to the target
     decided = await client.post(f"/v1/approvals/{approval['approval_id']}/approve",
                                 data=json.dumps({"comment": "ok"}),
                                 headers={**CREDENTIALS["approver"], **JSON})  # fmt: skip
     assert decided.status == 200
-    run_id = approval["run_id"]
-
-    async def finished() -> bool:
-        run = await (await client.get(f"/v1/runs/{run_id}", headers=READ)).json()
-        return bool(run["state"] == "succeeded")
-
-    await wait_for(finished)
+    await OperatorApi.in_process(client, READ).run_reaches(approval["run_id"], "succeeded")
     await client.close()  # flush the store and the logs
 
     secrets = (TOKEN, READER_TOKEN, APPROVER_TOKEN, TARGET_SECRET, "test-client-secret")

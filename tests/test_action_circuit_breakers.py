@@ -13,15 +13,17 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from pydantic import ValidationError
 
+from responder.actions.base import ActionContext
 from responder.actions.circuit_breakers import (
     CIRCUIT_BREAKER_FORCE_OPEN,
     CIRCUIT_BREAKER_RESET,
     CircuitBreakerParams,
 )
-from responder.actions.registry import ActionContext
 from responder.adapters.http_client import AiohttpHttpApi
 from responder.errors import NotAllowedError, PermanentError, TemporaryError
 from responder.models.http import HttpRequest
+from tests.support.action_contexts import loopback_context
+from tests.support.recording import Recorder
 
 ServerFactory = Callable[..., Awaitable[TestServer]]
 SECRET = "Basic YWN0dWF0b3I6czNjcjN0LXBhc3M="
@@ -29,7 +31,7 @@ _TRANSITIONS = {"CLOSE": "CLOSED", "FORCE_OPEN": "FORCED_OPEN", "DISABLE": "DISA
 
 
 @dataclass
-class Actuator:
+class Actuator(Recorder):
     """A fake Resilience4j actuator: breakers, a mode, and every request it received."""
 
     breakers: dict[str, str] = field(
@@ -40,11 +42,7 @@ class Actuator:
     list_status: int = 200  # GET answers this status instead (503, 401...)
     post_status: int = 200
     slow: bool = False
-    requests: list[tuple[str, str, str | None, bytes]] = field(default_factory=list)
     release: asyncio.Event = field(default_factory=asyncio.Event)
-
-    def methods(self) -> list[str]:
-        return [method for method, *_ in self.requests]
 
 
 def _detail(state: str) -> dict[str, Any]:
@@ -63,15 +61,12 @@ def _detail(state: str) -> dict[str, Any]:
 
 
 def _app(fake: Actuator) -> web.Application:
-    async def record(request: web.Request) -> None:
-        body = await request.read()
-        auth = request.headers.get("Authorization")
-        fake.requests.append((request.method, request.path, auth, body))
+    async def held() -> None:
         if fake.slow:
             await asyncio.wait_for(fake.release.wait(), 5)
 
     async def list_breakers(request: web.Request) -> web.Response:
-        await record(request)
+        await held()
         if fake.list_status != 200:
             return web.json_response({"error": "nope"}, status=fake.list_status)
         if fake.shape == "v1":
@@ -80,7 +75,7 @@ def _app(fake: Actuator) -> web.Application:
         return web.json_response({"circuitBreakers": ordered})
 
     async def update(request: web.Request) -> web.Response:
-        await record(request)
+        await held()
         if fake.post_status != 200:
             return web.json_response({"error": "nope"}, status=fake.post_status)
         name = request.match_info["name"]
@@ -98,7 +93,7 @@ def _app(fake: Actuator) -> web.Application:
             }
         )
 
-    app = web.Application()
+    app = fake.recording_app()
     app.router.add_get("/actuator/circuitbreakers", list_breakers)
     app.router.add_post("/actuator/circuitbreakers/{name}", update)
     return app
@@ -117,15 +112,8 @@ async def server(aiohttp_server: ServerFactory, fake: Actuator) -> AsyncIterator
 
 @pytest.fixture
 async def ctx() -> AsyncIterator[ActionContext]:
-    async with await AiohttpHttpApi.create() as client:
-        yield ActionContext(
-            http=client,
-            allowed_hosts=("127.0.0.1",),
-            run_id="run-1",
-            rule_id="rule-1",
-            step_id="reset",
-            output_max_bytes=4096,
-        )
+    async with loopback_context(step_id="reset") as context:
+        yield context
 
 
 def _params(server: TestServer, name: str = "backendA", **extra: Any) -> CircuitBreakerParams:
@@ -143,7 +131,7 @@ async def test_reset_posts_close_and_verifies(
     assert result.output["message"] == "backendA state has been changed successfully"
     assert result.output["posted"] is True
     assert fake.breakers["backendA"] == "CLOSED"
-    assert [(m, p, b) for m, p, _, b in fake.requests] == [
+    assert [(r.method, r.path, r.body) for r in fake.requests] == [
         ("GET", "/actuator/circuitbreakers", b""),
         ("POST", "/actuator/circuitbreakers/backendA", b'{"updateState":"CLOSE"}'),
         ("GET", "/actuator/circuitbreakers", b""),
@@ -157,7 +145,7 @@ async def test_force_open_expects_forced_open(
     result = await CIRCUIT_BREAKER_FORCE_OPEN.run(_params(server, "backendB"), ctx)
     assert (result.ok, result.verified) == (True, True)
     assert (result.output["before"], result.output["after"]) == ("CLOSED", "FORCED_OPEN")
-    assert fake.requests[1][3] == b'{"updateState":"FORCE_OPEN"}'
+    assert fake.requests[1].body == b'{"updateState":"FORCE_OPEN"}'
     assert fake.breakers["backendB"] == "FORCED_OPEN"
 
 
@@ -243,7 +231,7 @@ async def test_auth_header_comes_from_env(
     params = _params(server, auth_header_env="ORDERS_ACTUATOR_AUTH")
     result = await CIRCUIT_BREAKER_RESET.run(params, ctx)
     assert result.ok
-    assert {auth for _, _, auth, _ in fake.requests} == {SECRET}
+    assert {r.auth for r in fake.requests} == {SECRET}
     assert "czNjcjN0" not in json.dumps(result.model_dump())
 
 

@@ -12,14 +12,15 @@ from aiohttp.test_utils import TestClient
 from pydantic import ValidationError
 
 from responder.actions.catalog import PolicyCatalog
-from responder.actions.registry import default_registry
+from responder.actions.shipped import default_registry
 from responder.errors import PermanentError
 from responder.models.plans import ActionClass
 from responder.models.runs import AuditKind, RunQuery, RunState
 from responder.settings import Settings
 from responder.web import keys
-from tests.conftest import AUTH, AppFactory, wait_for
 from tests.payload_builders import am_alert, am_body
+from tests.support.apps import AUTH, AppFactory
+from tests.support.polling import wait_for
 
 EXAMPLES: dict[str, dict[str, Any]] = {
     "unleash": {"provider": "unleash", "base_url": "http://unleash.tools.svc:4242/",
@@ -98,7 +99,7 @@ def test_planning_applies_the_allowlists(
 
 def test_settings_read_the_flag_directories(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RESPONDER_FLAGD_FILE_DIRS", "/srv/flags/, /var/lib/flagd")
-    assert Settings().flagd_file_dirs == ("/srv/flags", "/var/lib/flagd")
+    assert Settings().targets.flagd_file_dirs == ("/srv/flags", "/var/lib/flagd")
     monkeypatch.setenv("RESPONDER_FLAGD_FILE_DIRS", "/srv/../etc")
     with pytest.raises(ValidationError, match="RESPONDER_FLAGD_FILE_DIRS"):
         Settings()

@@ -20,13 +20,14 @@ from openfeature.contrib.provider.flagd.config import ResolverType
 from openfeature.evaluation_context import EvaluationContext
 from openfeature.flag_evaluation import FlagEvaluationDetails, Reason
 
+from responder.actions.base import ActionContext
 from responder.actions.catalog import PolicyCatalog
-from responder.actions.feature_flags import (
+from responder.actions.feature_flags.switches import (
     FEATURE_FLAG_DISABLE,
     FEATURE_FLAG_ENABLE,
     FeatureFlagParams,
 )
-from responder.actions.registry import ActionContext, default_registry
+from responder.actions.shipped import default_registry
 from responder.adapters.flag_files import LocalFlagFiles
 from responder.errors import NotAllowedError, PermanentError, TemporaryError
 from responder.models.http import HttpRequest, HttpResponse

@@ -21,14 +21,15 @@ from openfeature.contrib.provider.flagd.config import ResolverType
 from openfeature.evaluation_context import EvaluationContext
 from openfeature.flag_evaluation import Reason
 
+from responder.actions.base import ActionContext
 from responder.actions.catalog import PolicyCatalog
-from responder.actions.feature_flags import (
+from responder.actions.feature_flags.switches import (
     FEATURE_FLAG_DISABLE,
     FEATURE_FLAG_ENABLE,
     FeatureFlagParams,
 )
-from responder.actions.registry import ActionContext, default_registry
-from responder.adapters.kubernetes_api import KubernetesApi
+from responder.actions.shipped import default_registry
+from responder.adapters.kubernetes.api import KubernetesApi
 from responder.errors import NotAllowedError, PermanentError, TemporaryError
 from tests.k8s_fake import FakeKube
 from tests.k8s_service import context_for

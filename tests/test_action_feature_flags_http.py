@@ -13,36 +13,33 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from responder.actions.feature_flags import (
+from responder.actions.base import ActionContext
+from responder.actions.feature_flags.switches import (
     FEATURE_FLAG_DISABLE,
     FEATURE_FLAG_ENABLE,
     FeatureFlagParams,
 )
-from responder.actions.registry import ActionContext, default_registry
-from responder.adapters.http_client import AiohttpHttpApi
+from responder.actions.shipped import default_registry
 from responder.errors import NotAllowedError, PermanentError, TemporaryError
+from tests.support.action_contexts import loopback_context
+from tests.support.recording import Recorder
 
 ServerFactory = Callable[..., Awaitable[TestServer]]
 SECRET = "Bearer cfg-7d1c0ffee-very-secret"
 
 
 @dataclass
-class ConfigService:
+class ConfigService(Recorder):
     """Flags by name -> enabled (or any JSON value), and every request it received."""
 
     flags: dict[str, Any] = field(default_factory=lambda: {"checkout-v2": True})
-    requests: list[tuple[str, str, dict[str, str], Any]] = field(default_factory=list)
     write_status: int = 204
     stuck: bool = False
     slow: bool = False
 
-    def methods(self) -> list[str]:
-        return [method for method, *_ in self.requests]
-
 
 def _app(fake: ConfigService) -> web.Application:
     async def read(request: web.Request) -> web.Response:
-        fake.requests.append(("GET", request.path, dict(request.headers), None))
         name = request.match_info["name"]
         if name not in fake.flags:
             return web.json_response({"message": f"no flag {name}"}, status=404)
@@ -51,7 +48,6 @@ def _app(fake: ConfigService) -> web.Application:
     async def write(request: web.Request) -> web.Response:
         body = await request.read()
         document = json.loads(body) if body else None
-        fake.requests.append((request.method, request.path, dict(request.headers), document))
         if fake.slow:
             await asyncio.sleep(2)
         if fake.write_status >= 300:
@@ -62,7 +58,7 @@ def _app(fake: ConfigService) -> web.Application:
             fake.flags[request.match_info["name"]] = document["enabled"]
         return web.Response(status=fake.write_status)
 
-    app = web.Application()
+    app = fake.recording_app()
     app.router.add_get("/v1/flags/{name}", read)
     app.router.add_put("/v1/flags/{name}", write)
     return app
@@ -81,11 +77,8 @@ async def server(aiohttp_server: ServerFactory, fake: ConfigService) -> TestServ
 @pytest.fixture
 async def ctx(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[ActionContext]:
     monkeypatch.setenv("CONFIG_AUTH", SECRET)
-    async with await AiohttpHttpApi.create() as client:
-        yield ActionContext(
-            http=client, allowed_hosts=("127.0.0.1",), run_id="run-9", rule_id="r",
-            step_id="kill", output_max_bytes=4096,
-        )  # fmt: skip
+    async with loopback_context(step_id="kill", run_id="run-9", rule_id="r") as context:
+        yield context
 
 
 def _params(server: TestServer, verified: bool = True, **extra: Any) -> FeatureFlagParams:
@@ -105,16 +98,16 @@ async def test_write_then_verify_by_json_path(
     result = await FEATURE_FLAG_DISABLE.run(_params(server), ctx)
     assert (result.ok, result.verified) == (True, True)
     assert (result.output["before"], result.output["after"]) == (True, False)
-    assert [(m, p, b) for m, p, _, b in fake.requests] == [
+    assert [(r.method, r.path, r.json) for r in fake.requests] == [
         ("GET", "/v1/flags/checkout-v2", None),
         ("PUT", "/v1/flags/checkout-v2", {"enabled": False}),
         ("GET", "/v1/flags/checkout-v2", None),
     ]
-    headers = fake.requests[1][2]
+    headers = fake.requests[1].headers
     assert headers["Authorization"] == SECRET
     assert headers["X-Change-Reason"] == "responder"
     assert headers["Content-Type"] == "application/json"
-    assert {r[2]["Authorization"] for r in fake.requests} == {SECRET}
+    assert {r.headers["Authorization"] for r in fake.requests} == {SECRET}
     assert "very-secret" not in json.dumps(result.model_dump())
     assert "flag.enabled verified" in result.summary
 

@@ -14,15 +14,17 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from responder.actions.feature_flags import (
+from responder.actions.base import ActionContext
+from responder.actions.feature_flags.switches import (
     FEATURE_FLAG_DISABLE,
     FEATURE_FLAG_ENABLE,
     FeatureFlagParams,
 )
-from responder.actions.registry import ActionContext
 from responder.adapters.http_client import AiohttpHttpApi
 from responder.errors import NotAllowedError, PermanentError, TemporaryError
 from responder.models.http import HttpRequest
+from tests.support.action_contexts import loopback_context
+from tests.support.recording import Recorder
 
 ServerFactory = Callable[..., Awaitable[TestServer]]
 TOKEN = "api-0f3c9e2a-1b2c-4d5e-8f90-abcdef123456"
@@ -31,18 +33,14 @@ REPLY_DATE = format_datetime(datetime.fromtimestamp(1_700_000_000, UTC), usegmt=
 
 
 @dataclass
-class LaunchDarkly:
+class LaunchDarkly(Recorder):
     """Flags by (project, key) -> environment -> on; every request it received."""
 
     flags: dict[tuple[str, str], dict[str, bool]] = field(
         default_factory=lambda: {("shop", "checkout-v2"): {"production": True, "test": True}}
     )
-    requests: list[dict[str, Any]] = field(default_factory=list)
     stuck: bool = False  # PATCH answers 200 but nothing changes
     patch_status: list[int] = field(default_factory=list)  # statuses to answer first
-
-    def methods(self) -> list[str]:
-        return [r["method"] for r in self.requests]
 
 
 def _error(status: int, code: str, message: str) -> web.Response:
@@ -64,10 +62,6 @@ def _flag(key: str, environments: dict[str, bool]) -> dict[str, Any]:
 def _app(fake: LaunchDarkly) -> web.Application:
     async def handle(request: web.Request) -> web.Response:
         body = await request.read()
-        fake.requests.append({
-            "method": request.method, "path": request.path, "query": dict(request.query),
-            "headers": dict(request.headers), "body": json.loads(body) if body else None,
-        })  # fmt: skip
         if request.headers.get("Authorization") != TOKEN:
             return _error(401, "unauthorized", "Invalid account ID header")
         key = (request.match_info["project"], request.match_info["flag"])
@@ -96,7 +90,7 @@ def _app(fake: LaunchDarkly) -> web.Application:
                 environments[environment] = instruction["kind"] == "turnFlagOn"
         return web.json_response(_flag(key[1], environments))
 
-    app = web.Application()
+    app = fake.recording_app()
     app.router.add_route("GET", "/api/v2/flags/{project}/{flag}", handle)
     app.router.add_route("PATCH", "/api/v2/flags/{project}/{flag}", handle)
     return app
@@ -115,11 +109,10 @@ async def server(aiohttp_server: ServerFactory, fake: LaunchDarkly) -> TestServe
 @pytest.fixture
 async def ctx(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[ActionContext]:
     monkeypatch.setenv("LD_ACCESS_TOKEN", TOKEN)
-    async with await AiohttpHttpApi.create() as client:
-        yield ActionContext(
-            http=client, allowed_hosts=("127.0.0.1",), run_id="run-42",
-            rule_id="checkout-errors", step_id="kill", output_max_bytes=4096,
-        )  # fmt: skip
+    async with loopback_context(
+        step_id="kill", run_id="run-42", rule_id="checkout-errors"
+    ) as context:
+        yield context
 
 
 def _params(server: TestServer | None, **extra: Any) -> FeatureFlagParams:
@@ -139,16 +132,16 @@ async def test_disable_sends_the_semantic_patch_and_verifies(
     assert (result.ok, result.verified) == (True, True)
     assert (result.output["before"], result.output["after"]) == ("on", "off")
     assert fake.flags[("shop", "checkout-v2")] == {"production": False, "test": True}
-    assert [(r["method"], r["path"], r["query"]) for r in fake.requests] == [
+    assert [(r.method, r.path, r.query) for r in fake.requests] == [
         ("GET", "/api/v2/flags/shop/checkout-v2", {"env": "production"}),
         ("PATCH", "/api/v2/flags/shop/checkout-v2", {}),
         ("GET", "/api/v2/flags/shop/checkout-v2", {"env": "production"}),
     ]
     patch = fake.requests[1]
-    assert patch["headers"]["Content-Type"] == SEMANTIC
-    assert patch["headers"]["Authorization"] == TOKEN  # raw, no "Bearer"
-    assert patch["headers"]["LD-API-Version"] == "20240415"
-    assert patch["body"] == {
+    assert patch.headers["Content-Type"] == SEMANTIC
+    assert patch.headers["Authorization"] == TOKEN  # raw, no "Bearer"
+    assert patch.headers["LD-API-Version"] == "20240415"
+    assert patch.json == {
         "environmentKey": "production",
         "comment": "responder: rule checkout-errors, run run-42, step kill: INC-123",
         "instructions": [{"kind": "turnFlagOff"}],
@@ -162,10 +155,9 @@ async def test_enable_sends_turn_flag_on(
     fake.flags[("shop", "checkout-v2")]["production"] = False
     result = await FEATURE_FLAG_ENABLE.run(_params(server), ctx)
     assert (result.ok, result.verified) == (True, True)
-    assert fake.requests[1]["body"]["instructions"] == [{"kind": "turnFlagOn"}]
+    assert fake.requests[1].json["instructions"] == [{"kind": "turnFlagOn"}]
     assert (
-        fake.requests[1]["body"]["comment"]
-        == "responder: rule checkout-errors, run run-42, step kill"
+        fake.requests[1].json["comment"] == "responder: rule checkout-errors, run run-42, step kill"
     )
     assert fake.flags[("shop", "checkout-v2")]["production"] is True
 
@@ -192,7 +184,7 @@ async def test_ignore_conflicts_goes_in_the_query(
     server: TestServer, ctx: ActionContext, fake: LaunchDarkly
 ) -> None:
     await FEATURE_FLAG_DISABLE.run(_params(server, ignore_conflicts=True), ctx)
-    assert fake.requests[1]["query"] == {"ignoreConflicts": "true"}
+    assert fake.requests[1].query == {"ignoreConflicts": "true"}
 
 
 async def test_unknown_flag_and_environment_are_refused(

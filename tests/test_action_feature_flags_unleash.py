@@ -10,19 +10,19 @@ from typing import Any
 import aiohttp
 import pytest
 
-from responder.actions.feature_flags import (
+from responder.actions.base import ActionContext
+from responder.actions.feature_flags.switches import (
     FEATURE_FLAG_DISABLE,
     FEATURE_FLAG_ENABLE,
     FeatureFlagParams,
 )
-from responder.actions.registry import ActionContext
 from responder.adapters.http_client import AiohttpHttpApi
 from responder.errors import NotAllowedError, PermanentError
-from tests.recording_http import RecordingHttp
+from tests.support.recording import RecordingHttp
 from tests.unleash_service import UnleashServer, running_unleash
 
 # The first test also waits for npm install (once per machine) and the server's migrations.
-pytestmark = pytest.mark.timeout(900)
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]  # a real Unleash: not in --quick
 TOKEN_ENV = "UNLEASH_ADMIN_TOKEN"
 
 

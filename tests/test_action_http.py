@@ -6,6 +6,7 @@ import asyncio
 import socket
 import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -14,26 +15,26 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from pydantic import ValidationError
 
-from responder.actions.http import HTTP_REQUEST, HttpRequestParams, parse_json_body
-from responder.actions.registry import ActionContext
-from responder.adapters.http_client import AiohttpHttpApi
+from responder.actions.base import ActionContext
+from responder.actions.calls import parse_json_body
+from responder.actions.http.requests import HTTP_REQUEST, HttpRequestParams
 from responder.errors import NotAllowedError, OutcomeUnknownError, PermanentError, TemporaryError
+from tests.support.action_contexts import loopback_context
+from tests.support.recording import Recorder
 
 ServerFactory = Callable[..., Awaitable[TestServer]]
 
 
-class Seen:
-    """Requests the test server received."""
+@dataclass
+class Seen(Recorder):
+    """Requests the test server received, and when its slow answer may come."""
 
-    def __init__(self) -> None:
-        self.requests: list[tuple[str, str, dict[str, str], bytes]] = []
-        self.release = asyncio.Event()
+    release: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 def _app(seen: Seen) -> web.Application:
     async def handle(request: web.Request) -> web.StreamResponse:
         body = await request.read()
-        seen.requests.append((request.method, request.path_qs, dict(request.headers), body))
         kind = request.match_info["kind"]
         if kind == "json":
             return web.json_response({"state": "OPEN", "echo": body.decode() or None})
@@ -50,7 +51,7 @@ def _app(seen: Seen) -> web.Application:
             return web.Response(status=503, headers={"Retry-After": "7"}, text="busy")
         return web.Response(status=int(kind), text=f"status {kind}")
 
-    app = web.Application()
+    app = seen.recording_app()
     app.router.add_route("*", "/{kind}", handle)
     return app
 
@@ -69,15 +70,8 @@ async def server(aiohttp_server: ServerFactory, seen: Seen) -> AsyncIterator[Tes
 
 @pytest.fixture
 async def ctx() -> AsyncIterator[ActionContext]:
-    async with await AiohttpHttpApi.create() as client:
-        yield ActionContext(
-            http=client,
-            allowed_hosts=("127.0.0.1",),
-            run_id="run-1",
-            rule_id="rule-1",
-            step_id="state",
-            output_max_bytes=2048,
-        )
+    async with loopback_context(step_id="state", output_max_bytes=2048) as context:
+        yield context
 
 
 def _params(server: TestServer, path: str, **extra: Any) -> HttpRequestParams:
@@ -105,10 +99,10 @@ async def test_text_body_has_no_json(server: TestServer, ctx: ActionContext) -> 
 async def test_post_sends_json(server: TestServer, ctx: ActionContext, seen: Seen) -> None:
     params = _params(server, "/json", method="POST", json={"reset": True}, headers={"X-Req": "1"})
     result = await HTTP_REQUEST.run(params, ctx)
-    method, _, headers, body = seen.requests[0]
-    assert (method, body) == ("POST", b'{"reset":true}')
-    assert headers["Content-Type"] == "application/json"
-    assert headers["X-Req"] == "1"
+    sent = seen.requests[0]
+    assert (sent.method, sent.body) == ("POST", b'{"reset":true}')
+    assert sent.headers["Content-Type"] == "application/json"
+    assert sent.headers["X-Req"] == "1"
     assert result.output["json"]["echo"] == '{"reset":true}'
 
 

@@ -6,8 +6,9 @@ from typing import Any
 
 import pytest
 
-from responder.actions.k8s_deleting import K8S_DELETE_POD, DeletePodParams
-from responder.actions.registry import ActionContext, StepResult, default_registry
+from responder.actions.base import ActionContext, StepResult
+from responder.actions.kubernetes.deleting import K8S_DELETE_POD, DeletePodParams
+from responder.actions.shipped import default_registry
 from responder.errors import NotAllowedError, PermanentError, TemporaryError
 from tests import k8s_fake_objects as objects
 from tests.k8s_fake import FakeKube

@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import AUTH, READ, AppFactory, wait_for
 from tests.k8s_fake import FakeKube
 from tests.payload_builders import am_alert, am_body
+from tests.support.apps import AUTH, AppFactory
+from tests.support.operator_api import OperatorApi
 
 RULE = """
 id: web-broken
@@ -38,18 +39,7 @@ async def _fire(client: Any, **labels: str) -> dict[str, Any]:
         headers={**AUTH, "Content-Type": "application/json"},
     )
     assert response.status == 202
-    run: dict[str, Any] = {}
-
-    async def finished() -> bool:
-        nonlocal run
-        runs = (await (await client.get("/v1/runs", headers=READ)).json())["runs"]
-        run = runs[0] if runs else {}
-        return bool(run) and run["state"] not in ("running", "pending")
-
-    await wait_for(finished, timeout=30)
-    detail = await client.get(f"/v1/runs/{run['run_id']}", headers=READ)
-    found: dict[str, Any] = await detail.json()
-    return found
+    return await OperatorApi.in_process(client).settled_run(timeout=30)
 
 
 async def test_a_rule_restarts_a_deployment_through_the_app(

@@ -6,8 +6,9 @@ from typing import Any
 
 import pytest
 
-from responder.actions.k8s_logs import K8S_LOGS, LogsParams, safe_pattern
-from responder.actions.registry import ActionContext, StepResult, default_registry
+from responder.actions.base import ActionContext, StepResult
+from responder.actions.kubernetes.logs import K8S_LOGS, LogsParams, safe_pattern
+from responder.actions.shipped import default_registry
 from responder.core.redaction import json_size
 from responder.errors import PermanentError
 from tests import k8s_fake_objects as objects

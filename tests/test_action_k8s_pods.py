@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
-from responder.actions.k8s_events import K8S_EVENTS, EventsParams
-from responder.actions.k8s_pods import K8S_PODS, PodsParams
-from responder.actions.registry import ActionContext, StepResult, default_registry
+from responder.actions.base import ActionContext, StepResult
+from responder.actions.kubernetes.events import K8S_EVENTS, EventsParams
+from responder.actions.kubernetes.pods import K8S_PODS, PodsParams
+from responder.actions.shipped import default_registry
 from responder.errors import PermanentError
 from tests import k8s_fake_objects as objects
 from tests.k8s_fake import FakeKube

@@ -9,11 +9,12 @@ from typing import Any
 
 import pytest
 
-from responder.actions import k8s_rollouts
+from responder.actions.base import ActionContext, StepResult
 from responder.actions.catalog import PolicyCatalog
-from responder.actions.k8s_rollouts import K8S_ROLLOUT_RESTART, RolloutRestartParams
-from responder.actions.registry import ActionContext, StepResult, default_registry
-from responder.adapters.kubernetes_api import KubernetesApi
+from responder.actions.kubernetes import rollouts as k8s_rollouts
+from responder.actions.kubernetes.rollouts import K8S_ROLLOUT_RESTART, RolloutRestartParams
+from responder.actions.shipped import default_registry
+from responder.adapters.kubernetes.api import KubernetesApi
 from responder.errors import NotAllowedError, PermanentError, TemporaryError
 from tests.k8s_fake import FakeKube
 from tests.k8s_service import context_for

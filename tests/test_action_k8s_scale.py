@@ -6,9 +6,10 @@ from typing import Any
 
 import pytest
 
+from responder.actions.base import ActionContext, StepResult
 from responder.actions.catalog import PolicyCatalog
-from responder.actions.k8s_scaling import K8S_SCALE, ScaleParams, target_replicas
-from responder.actions.registry import ActionContext, StepResult, default_registry
+from responder.actions.kubernetes.scaling import K8S_SCALE, ScaleParams, target_replicas
+from responder.actions.shipped import default_registry
 from responder.errors import NotAllowedError, PermanentError
 from tests.k8s_fake import FakeKube
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -16,12 +16,13 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from pydantic import ValidationError
 
-from responder.actions.notify import NOTIFY_WEBHOOK, WebhookParams
-from responder.actions.notify_pagerduty import NOTIFY_PAGERDUTY, PagerDutyParams
-from responder.actions.notify_slack import NOTIFY_SLACK, SlackParams
-from responder.actions.registry import ActionContext, ActionRegistry
-from responder.adapters.http_client import AiohttpHttpApi
+from responder.actions.base import ActionContext, ActionRegistry
+from responder.actions.notify.pagerduty import NOTIFY_PAGERDUTY, PagerDutyParams
+from responder.actions.notify.slack import NOTIFY_SLACK, SlackParams
+from responder.actions.notify.webhooks import NOTIFY_WEBHOOK, WebhookParams
 from responder.errors import NotAllowedError, PermanentError, TemporaryError
+from tests.support.action_contexts import loopback_context
+from tests.support.recording import Recorder
 
 ServerFactory = Callable[..., Awaitable[TestServer]]
 
@@ -31,10 +32,9 @@ HEADER_SECRET = "hdr-s3cret-value-9876"
 
 
 @dataclass
-class Seen:
+class Seen(Recorder):
     """Requests the servers received, and how each service should answer next."""
 
-    requests: list[tuple[str, str, dict[str, str], bytes]] = field(default_factory=list)
     slack: str = "ok"  # ok | invalid_payload | no_text | echo_path | 429 | 500
     pagerduty: str = "ok"  # ok | 429 | 502
     webhook: int = 200
@@ -103,15 +103,7 @@ def _webhook(seen: Seen) -> Callable[[web.Request], Awaitable[web.Response]]:
 
 
 def _app(seen: Seen) -> web.Application:
-    @web.middleware
-    async def record(
-        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-    ) -> web.StreamResponse:
-        body = await request.read()
-        seen.requests.append((request.method, request.path, dict(request.headers), body))
-        return await handler(request)
-
-    app = web.Application(middlewares=[record])
+    app = seen.recording_app()
     app.router.add_post(SLACK_PATH, _slack(seen))
     app.router.add_post("/v2/enqueue", _pagerduty(seen))
     app.router.add_post("/hook", _webhook(seen))
@@ -140,15 +132,8 @@ def secrets(server: TestServer, monkeypatch: pytest.MonkeyPatch) -> tuple[str, .
 
 @pytest.fixture
 async def ctx() -> AsyncIterator[ActionContext]:
-    async with await AiohttpHttpApi.create() as client:
-        yield ActionContext(
-            http=client,
-            allowed_hosts=("127.0.0.1",),
-            run_id="run-1",
-            rule_id="rule-1",
-            step_id="notify",
-            output_max_bytes=2048,
-        )
+    async with loopback_context(step_id="notify", output_max_bytes=2048) as context:
+        yield context
 
 
 def assert_hidden(value: Any, secrets: tuple[str, ...]) -> None:
@@ -158,7 +143,7 @@ def assert_hidden(value: Any, secrets: tuple[str, ...]) -> None:
 
 
 def _body(seen: Seen, index: int = 0) -> Any:
-    return json.loads(seen.requests[index][3])
+    return json.loads(seen.requests[index].body)
 
 
 def _slack_params(**extra: Any) -> SlackParams:
@@ -176,8 +161,12 @@ async def test_slack_posts_blocks(ctx: ActionContext, seen: Seen, secrets: tuple
         link="https://grafana.example/d/x?var=1",
     )
     result = await NOTIFY_SLACK.run(params, ctx)
-    method, path, headers, _ = seen.requests[0]
-    assert (method, path, headers["Content-Type"]) == ("POST", SLACK_PATH, "application/json")
+    sent = seen.requests[0]
+    assert (sent.method, sent.path, sent.headers["Content-Type"]) == (
+        "POST",
+        SLACK_PATH,
+        "application/json",
+    )
     assert _body(seen) == {
         "text": "checkout-v2 turned OFF",
         "blocks": [
@@ -341,8 +330,12 @@ async def test_pagerduty_trigger(
         dedup_key="responder:fp-1",
     )
     result = await NOTIFY_PAGERDUTY.run(params, ctx)
-    method, path, headers, _ = seen.requests[0]
-    assert (method, path, headers["Content-Type"]) == ("POST", "/v2/enqueue", "application/json")
+    sent = seen.requests[0]
+    assert (sent.method, sent.path, sent.headers["Content-Type"]) == (
+        "POST",
+        "/v2/enqueue",
+        "application/json",
+    )
     assert _body(seen) == {
         "routing_key": ROUTING_KEY,
         "event_action": "trigger",
@@ -481,12 +474,12 @@ async def test_webhook_resolves_env_headers(
     headers = {"Authorization": "env:HOOK_TOKEN", "X-Team": "sre"}
     params = _hook_params(server, headers=headers)
     result = await NOTIFY_WEBHOOK.run(params, ctx)
-    method, path, sent, body = seen.requests[0]
-    assert (method, path, body) == ("POST", "/hook", b'{"event":"reset","n":[1]}')
-    assert sent["Content-Type"] == "application/json"
-    assert sent["Authorization"] == HEADER_SECRET
-    assert sent["X-Team"] == "sre"
-    assert sent["Idempotency-Key"] == "responder:run-1:notify"
+    sent = seen.requests[0]
+    assert (sent.method, sent.path, sent.body) == ("POST", "/hook", b'{"event":"reset","n":[1]}')
+    assert sent.headers["Content-Type"] == "application/json"
+    assert sent.headers["Authorization"] == HEADER_SECRET
+    assert sent.headers["X-Team"] == "sre"
+    assert sent.headers["Idempotency-Key"] == "responder:run-1:notify"
     assert result.ok
     assert result.output["status"] == 200
     assert "[REDACTED]" in result.output["body"]  # the receiver echoed the secret back

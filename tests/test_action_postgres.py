@@ -16,15 +16,15 @@ import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from responder.actions.postgres_actions import POSTGRES_QUERY, PostgresQueryParams
-from responder.actions.postgres_signals import (
+from responder.actions.base import ActionContext, StepResult
+from responder.actions.databases.postgres_checks import POSTGRES_QUERY, PostgresQueryParams
+from responder.actions.databases.postgres_signals import (
     POSTGRES_CANCEL_QUERY,
     POSTGRES_TERMINATE_BACKEND,
     SignalParams,
 )
-from responder.actions.registry import ActionContext, StepResult
 from responder.adapters.http_client import AiohttpHttpApi
-from responder.adapters.monitored_postgres import PsycopgSqlApi, parse_targets
+from responder.adapters.targets.postgres import PsycopgSqlApi, parse_targets
 from responder.errors import NotAllowedError, PermanentError, TemporaryError
 
 Conn = psycopg.AsyncConnection[Any]

@@ -12,18 +12,20 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from pydantic import ValidationError
 
-from responder.actions.probes import HTTP_PROBE, ProbeParams, json_equal
-from responder.actions.registry import ActionContext
-from responder.adapters.http_client import AiohttpHttpApi
+from responder.actions.base import ActionContext
+from responder.actions.calls import json_equal
+from responder.actions.http.probes import HTTP_PROBE, ProbeParams
 from responder.errors import NotAllowedError, PermanentError, TemporaryError
 from responder.models.plans import ActionClass
+from tests.support.action_contexts import loopback_context
+from tests.support.recording import Recorder
 
 ServerFactory = Callable[..., Awaitable[TestServer]]
 SECRET = "Bearer probe-secret-token-123"
 
 
 @dataclass
-class Health:
+class Health(Recorder):
     """What the fake service answers, and what it received."""
 
     status: int = 200
@@ -34,18 +36,15 @@ class Health:
             "checks": [{"ok": True}, {"ok": 1}],
         }
     )
-    requests: list[tuple[str, str, str | None]] = field(default_factory=list)
 
 
 def _app(health: Health) -> web.Application:
     async def handle(request: web.Request) -> web.Response:
-        auth = request.headers.get("Authorization")
-        health.requests.append((request.method, request.path, auth))
         if request.path == "/text":
             return web.Response(text="OK")
         return web.json_response(health.body, status=health.status)
 
-    app = web.Application()
+    app = health.recording_app()
     app.router.add_get("/{tail:.*}", handle)  # also answers HEAD
     return app
 
@@ -62,15 +61,8 @@ async def server(aiohttp_server: ServerFactory, health: Health) -> TestServer:
 
 @pytest.fixture
 async def ctx() -> AsyncIterator[ActionContext]:
-    async with await AiohttpHttpApi.create() as client:
-        yield ActionContext(
-            http=client,
-            allowed_hosts=("127.0.0.1",),
-            run_id="run-1",
-            rule_id="rule-1",
-            step_id="probe",
-            output_max_bytes=4096,
-        )
+    async with loopback_context(step_id="probe") as context:
+        yield context
 
 
 def _params(server: TestServer, path: str = "/actuator/health", **extra: Any) -> ProbeParams:
@@ -91,7 +83,9 @@ async def test_healthy_probe(server: TestServer, ctx: ActionContext, health: Hea
     assert result.output["failed_checks"] == []
     assert [c["actual"] for c in result.output["checks"]] == ["UP", "UP", 10, True]
     assert "4/4 checks hold" in result.summary
-    assert health.requests == [("GET", "/actuator/health", None)]
+    assert [(r.method, r.path, r.auth) for r in health.requests] == [
+        ("GET", "/actuator/health", None)
+    ]
 
 
 async def test_failed_check_reports_the_value(
@@ -153,7 +147,7 @@ async def test_non_json_body_fails_json_checks(server: TestServer, ctx: ActionCo
 async def test_head_probe(server: TestServer, ctx: ActionContext, health: Health) -> None:
     result = await HTTP_PROBE.run(_params(server, method="head"), ctx)
     assert result.ok
-    assert health.requests[0][0] == "HEAD"
+    assert health.requests[0].method == "HEAD"
 
 
 async def test_connection_error_is_temporary(
@@ -170,7 +164,7 @@ async def test_auth_header_from_env(
     monkeypatch.setenv("SHOP_HEALTH_AUTH", SECRET)
     result = await HTTP_PROBE.run(_params(server, auth_header_env="SHOP_HEALTH_AUTH"), ctx)
     assert result.ok
-    assert health.requests[0][2] == SECRET
+    assert health.requests[0].auth == SECRET
     assert "probe-secret" not in json.dumps(result.model_dump())
     shown = HTTP_PROBE.describe(_params(server, auth_header_env="SHOP_HEALTH_AUTH"))
     assert shown["headers"]["Authorization"].startswith("[REDACTED]")

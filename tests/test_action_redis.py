@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 import redis
 
-from responder.actions.redis_actions import REDIS_INFO, RedisInfoParams, derive_flags
-from responder.actions.registry import ActionContext
+from responder.actions.base import ActionContext
+from responder.actions.databases.redis_info import REDIS_INFO, RedisInfoParams, derive_flags
 from responder.adapters.http_client import AiohttpHttpApi
-from responder.adapters.monitored_redis import RedisInfoApi, parse_targets
+from responder.adapters.targets.redis import RedisInfoApi, parse_targets
 from responder.errors import NotAllowedError, PermanentError, TemporaryError
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from responder.core.normalising import parse_alertmanager, parse_grafana
+from responder.core.normalising.alertmanager import parse_alertmanager, parse_grafana
 from responder.models.alerts import Alert, AlertStatus, Source
 from tests.conformance import all_payloads
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from responder.core.allowlists import check_url, host_allowed, parse_pattern, parse_target
+from responder.core.host_allowlists import check_url, host_allowed, parse_pattern, parse_target
 from responder.errors import NotAllowedError
 
 PATTERNS = (

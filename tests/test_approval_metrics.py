@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -10,11 +11,13 @@ from aiohttp.test_utils import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
-from tests.conftest import AUTH, AppFactory, wait_for
 from tests.payload_builders import am_alert, am_body
-from tests.targets import Target
+from tests.support.apps import AUTH, JSON, AppFactory
+from tests.support.clock import FakeClock
+from tests.support.operator_api import OperatorApi
+from tests.support.polling import wait_for
+from tests.support.targets import Target
 
-JSON = {"Content-Type": "application/json"}
 ALICE = {"Authorization": "Bearer alice-token"}
 APPROVERS = SecretStr("alice:alice-token")
 
@@ -53,16 +56,7 @@ async def post(client: TestClient[Any, Any], fingerprint: str) -> None:
 
 
 async def pending_approval(client: TestClient[Any, Any]) -> dict[str, Any]:
-    found: list[dict[str, Any]] = []
-
-    async def any_pending() -> bool:
-        nonlocal found
-        body = await (await client.get("/v1/approvals?status=pending", headers=ALICE)).json()
-        found = body["approvals"]
-        return bool(found)
-
-    await wait_for(any_pending)
-    return found[0]
+    return await OperatorApi.in_process(client, ALICE).pending_approval()
 
 
 async def test_storm_brake_approval_requests_and_their_grant_are_counted(
@@ -94,9 +88,14 @@ async def test_storm_brake_approval_requests_and_their_grant_are_counted(
 async def test_an_approval_nobody_decides_is_counted_as_expired(
     make_client: AppFactory, rules_dir: Path, target: Target
 ) -> None:
-    (rules_dir / "r.yaml").write_text(rule(target, "approval: {required: true, ttl: 300ms}"))
-    client = await make_client(http_allowed_hosts=(target.host,), approver_tokens=APPROVERS)
+    (rules_dir / "r.yaml").write_text(rule(target, "approval: {required: true, ttl: 10m}"))
+    clock = FakeClock()
+    client = await make_client(
+        http_allowed_hosts=(target.host,), approver_tokens=APPROVERS, clock=clock
+    )
     await post(client, "e1")
+    await pending_approval(client)
+    clock.advance(timedelta(minutes=10, seconds=1))
 
     async def expired() -> bool:
         return (await approval_counts(client)).get(("expired", "")) == 1.0

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from aiohttp.test_utils import TestClient
 from pydantic import SecretStr
 
-from tests.conftest import AUTH, AppFactory, wait_for
 from tests.payload_builders import am_alert, am_body
-from tests.targets import Target
+from tests.support.apps import AUTH, JSON, AppFactory
+from tests.support.clock import FakeClock
+from tests.support.operator_api import OperatorApi
+from tests.support.polling import wait_for
+from tests.support.targets import Target
 
-JSON = {"Content-Type": "application/json"}
 APPROVERS = SecretStr("alice:alice-token:sre,bob:bob-token:dev,carol:carol-token")
 ALICE = {"Authorization": "Bearer alice-token"}
 BOB = {"Authorization": "Bearer bob-token"}
@@ -50,28 +53,15 @@ async def _post(
 
 
 async def _pending(client: TestClient[Any, Any]) -> dict[str, Any]:
-    found: list[dict[str, Any]] = []
-
-    async def any_pending() -> bool:
-        nonlocal found
-        body = await (await client.get("/v1/approvals?status=pending", headers=ALICE)).json()
-        found = body["approvals"]
-        return bool(found)
-
-    await wait_for(any_pending)
-    return found[0]
+    return await OperatorApi.in_process(client, ALICE).pending_approval()
 
 
 async def _run(client: TestClient[Any, Any], run_id: str) -> dict[str, Any]:
-    body: dict[str, Any] = await (await client.get(f"/v1/runs/{run_id}", headers=ALICE)).json()
-    return body
+    return await OperatorApi.in_process(client, ALICE).run(run_id)
 
 
 async def _run_state(client: TestClient[Any, Any], run_id: str, state: str) -> None:
-    async def reached() -> bool:
-        return bool((await _run(client, run_id))["state"] == state)
-
-    await wait_for(reached)
+    await OperatorApi.in_process(client, ALICE).run_reaches(run_id, state)
 
 
 async def test_a_named_approver_approves_once_and_the_step_runs(
@@ -148,10 +138,12 @@ async def test_concurrent_decisions_exactly_one_wins(
 async def test_an_expired_approval_never_runs(
     make_client: AppFactory, rules_dir: Path, target: Target
 ) -> None:
-    (rules_dir / "r.yaml").write_text(gated_rule(target, "{required: true, ttl: 300ms}"))
-    client = await _client(make_client, target)
+    (rules_dir / "r.yaml").write_text(gated_rule(target, "{required: true, ttl: 10m}"))
+    clock = FakeClock()
+    client = await _client(make_client, target, clock=clock)
     await _post(client)
     approval = await _pending(client)
+    clock.advance(timedelta(minutes=10, seconds=1))
     await _run_state(client, approval["run_id"], "succeeded")
     run = await _run(client, approval["run_id"])
     assert run["steps"][1]["reason"] == "approval_expired"
@@ -291,7 +283,7 @@ async def test_a_parked_step_notifies_the_configured_sinks(
         return target.hits("/notice") == 1
 
     await wait_for(noticed)
-    body = next(r for r in target.requests if r["path"] == "/notice")["json"]
+    body = next(r for r in target.requests if r.path == "/notice").json
     assert body["type"] == "approval_requested"
     assert body["approval"]["approval_id"] == approval["approval_id"]
     assert body["approve_url"] == (

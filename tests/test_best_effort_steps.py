@@ -7,11 +7,10 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from tests.conftest import AUTH, READ, AppFactory, wait_for
 from tests.payload_builders import am_alert, am_body
-from tests.targets import Target, running_target
-
-JSON = {"Content-Type": "application/json"}
+from tests.support.apps import AUTH, JSON, AppFactory
+from tests.support.operator_api import OperatorApi
+from tests.support.targets import Target, running_target
 
 
 def _rule(chat: Target, target: Target, notify_policy: str = "") -> str:
@@ -28,18 +27,7 @@ steps:
 
 
 async def _finished_run(client: TestClient[Any, Any]) -> dict[str, Any]:
-    runs: list[dict[str, Any]] = []
-
-    async def finished() -> bool:
-        nonlocal runs
-        runs = (await (await client.get("/v1/runs", headers=READ)).json())["runs"]
-        return bool(runs) and runs[0]["state"] in ("succeeded", "failed")
-
-    await wait_for(finished)
-    body: dict[str, Any] = await (
-        await client.get(f"/v1/runs/{runs[0]['run_id']}", headers=READ)
-    ).json()
-    return body
+    return await OperatorApi.in_process(client).settled_run()
 
 
 async def _fire(make_client: AppFactory, chat: Target, target: Target) -> dict[str, Any]:

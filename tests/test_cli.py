@@ -151,7 +151,7 @@ def test_settings_come_from_env_and_a_config_file(tmp_path: Path) -> None:
     config.write_text("listen: 127.0.0.1:9999\ndry_run: true\nhttp_allowed_hosts: ['*.svc']\n")
     code = (
         "from responder.settings import Settings; s = Settings(); "
-        "print(s.listen, s.dry_run, s.http_allowed_hosts, s.workers)"
+        "print(s.http.listen, s.runs.dry_run, s.targets.http_allowed_hosts, s.intake.workers)"
     )
     env = {"PATH": "/usr/bin:/bin", "RESPONDER_CONFIG": str(config), "RESPONDER_WORKERS": "7"}
     result = subprocess.run(
@@ -193,7 +193,7 @@ def test_serve_exits_clearly_when_a_dependency_is_down_at_start(
 
 
 def test_serve_starts_fail_closed_when_redis_is_down(tmp_path: Path) -> None:
-    from tests.daemons import Daemon
+    from tests.support.daemons import Daemon
 
     daemon = Daemon(tmp_path, SHIPPED_RULES, RESPONDER_REDIS_URL="redis://:s3cret@127.0.0.1:1/0",
                     RESPONDER_COORDINATION_TIMEOUT_SECONDS="0.3")  # fmt: skip

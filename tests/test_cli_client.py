@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from tests.daemons import HEADERS, REPO, Daemon
-from tests.loopback import free_port
 from tests.payload_builders import am_alert, am_body
+from tests.support.daemons import HEADERS, REPO, Daemon
+from tests.support.loopback import free_port
 
 RULE = """
 id: gated-log

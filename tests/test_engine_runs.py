@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from aiohttp.test_utils import TestClient
 
 from responder.web import keys
-from tests.conftest import AUTH, READ, AppFactory, wait_for
 from tests.payload_builders import am_alert, am_body
-from tests.targets import Target
-
-JSON = {"Content-Type": "application/json"}
+from tests.support.apps import AUTH, JSON, READ, AppFactory
+from tests.support.clock import FakeClock
+from tests.support.operator_api import OperatorApi
+from tests.support.polling import wait_for
+from tests.support.targets import Target
 
 
 def write_rule(rules_dir: Path, text: str, name: str = "rule.yaml") -> None:
@@ -28,27 +29,13 @@ async def post(client: TestClient[Any, Any], *alerts: dict[str, Any]) -> None:
 
 
 async def runs(client: TestClient[Any, Any], **query: str) -> list[dict[str, Any]]:
-    response = await client.get("/v1/runs", params=query, headers=READ)
-    assert response.status == 200
-    body: dict[str, Any] = await response.json()
-    result: list[dict[str, Any]] = body["runs"]
-    return result
+    return await OperatorApi.in_process(client).runs(**query)
 
 
 async def settled(client: TestClient[Any, Any], count: int) -> list[dict[str, Any]]:
     """Wait until `count` runs exist and none is still running; return them."""
-    found: list[dict[str, Any]] = []
+    return await OperatorApi.in_process(client).settled_runs(count)
 
-    async def done() -> bool:
-        nonlocal found
-        found = await runs(client)
-        return len(found) >= count and all(r["state"] not in _BUSY for r in found)
-
-    await wait_for(done)
-    return found
-
-
-_BUSY = ("running", "pending")
 
 PROBE_RULE = """
 id: probe
@@ -78,8 +65,8 @@ async def test_rule_fires_runs_steps_in_order_and_records_them(
     assert [s["state"] for s in run["steps"]] == ["succeeded", "succeeded"]
     assert target.hits("/health/db-1") == 1
     assert target.hits("/contain") == 1
-    contain = next(r for r in target.requests if r["path"] == "/contain")
-    assert contain["json"]["key"] == "UP"  # rendered from the earlier step's output
+    contain = next(r for r in target.requests if r.path == "/contain")
+    assert contain.json["key"] == "UP"  # rendered from the earlier step's output
     detail = await (await client.get(f"/v1/runs/{run['run_id']}", headers=READ)).json()
     kinds = [e["kind"] for e in detail["audit"]]
     assert kinds[0] == "rule_matched"
@@ -185,13 +172,14 @@ async def test_for_delay_then_runs_if_still_firing(
         f"""
 id: delayed
 match: {{matchers: ['alertname="DiskFull"']}}
-guards: {{for: 300ms}}
+guards: {{for: 10m}}
 steps:
   - {{id: contain, action: test.contain, with: {{url: "{target.base_url}/contain"}}}}
 """,
     )
-    client = await make_client(http_allowed_hosts=(target.host,))
-    await post(client, am_alert(starts_at=datetime.now(UTC), fingerprint="d1"))
+    clock = FakeClock()
+    client = await make_client(http_allowed_hosts=(target.host,), clock=clock)
+    await post(client, am_alert(starts_at=clock.now(), fingerprint="d1"))
 
     async def pending() -> bool:
         found = await runs(client)
@@ -199,6 +187,7 @@ steps:
 
     await wait_for(pending)
     assert target.hits("/contain") == 0
+    clock.advance(timedelta(minutes=10))
     [run] = await settled(client, 1)
     assert run["state"] == "succeeded"
     assert target.hits("/contain") == 1
@@ -212,13 +201,16 @@ async def test_resolved_alert_cancels_a_run_waiting_for_for(
         f"""
 id: delayed
 match: {{matchers: ['alertname="DiskFull"']}}
-guards: {{for: 1s}}
+guards: {{for: 10m}}
 steps:
-  - {{id: contain, action: test.contain, with: {{url: "{target.base_url}/contain"}}}}
+  - id: contain
+    action: test.contain
+    with: {{url: "{target.base_url}/contain/{{{{ labels.instance }}}}"}}
 """,
     )
-    client = await make_client(http_allowed_hosts=(target.host,))
-    started = datetime.now(UTC)
+    clock = FakeClock()
+    client = await make_client(http_allowed_hosts=(target.host,), clock=clock)
+    started = clock.now()
     await post(client, am_alert(starts_at=started, fingerprint="r1"))
     await wait_for(lambda: _any_state(client, "pending"))
     await post(client, am_alert(status="resolved", starts_at=started, fingerprint="r1"))
@@ -226,10 +218,14 @@ steps:
     [run] = await runs(client)
     assert run["reason"] == "alert_resolved"
     assert run["steps"][0]["state"] == "cancelled"
-    import asyncio
-
-    await asyncio.sleep(1.2)
-    assert target.hits("/contain") == 0
+    # a witness waits out the same delay: once it has run, the delay has passed for both
+    witness = am_alert(starts_at=started, fingerprint="w1", labels={"instance": "witness"})
+    await post(client, witness)
+    await wait_for(lambda: _any_state(client, "pending"))
+    clock.advance(timedelta(minutes=10))
+    await settled(client, 2)
+    assert target.hits("/contain/witness") == 1
+    assert target.hits("/contain/db-1:9100") == 0
 
 
 async def test_approval_step_parks_the_run_and_resolution_cancels_it(
@@ -407,11 +403,6 @@ steps: [{id: n, action: log, with: {message: hi}}]
     assert bad.status == 400
     missing = await client.get("/v1/runs/doesnotexist", headers=READ)
     assert missing.status == 404
-
-
-async def _state(client: TestClient[Any, Any], run_id: str, state: str) -> bool:
-    body = await (await client.get(f"/v1/runs/{run_id}", headers=READ)).json()
-    return bool(body["state"] == state)
 
 
 async def _any_state(client: TestClient[Any, Any], state: str) -> bool:

@@ -8,15 +8,16 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from responder.adapters.sqlite_store import SqliteStore
+from responder.adapters.store.sqlite.store import SqliteStore
 from responder.models.alerts import Source
 from responder.models.runs import RunRecord, RunState, StepRecord, StepState
 from responder.web import keys
-from tests.conftest import AUTH, READ, AppFactory, wait_for
 from tests.payload_builders import am_alert, am_body
-from tests.targets import Target
-
-JSON = {"Content-Type": "application/json"}
+from tests.support.apps import AUTH, JSON, READ, AppFactory
+from tests.support.clock import FakeClock
+from tests.support.operator_api import OperatorApi
+from tests.support.polling import wait_for
+from tests.support.targets import Target
 
 
 async def post(client: TestClient[Any, Any], *alerts: dict[str, Any]) -> None:
@@ -27,9 +28,7 @@ async def post(client: TestClient[Any, Any], *alerts: dict[str, Any]) -> None:
 
 
 async def runs(client: TestClient[Any, Any]) -> list[dict[str, Any]]:
-    body: dict[str, Any] = await (await client.get("/v1/runs", headers=READ)).json()
-    found: list[dict[str, Any]] = body["runs"]
-    return found
+    return await OperatorApi.in_process(client).runs()
 
 
 def contain_rule(target: Target, extra: str = "") -> str:
@@ -44,14 +43,8 @@ steps:
 
 
 async def _states(client: TestClient[Any, Any], count: int) -> list[str]:
-    found: list[dict[str, Any]] = []
-
-    async def settled() -> bool:
-        nonlocal found
-        found = await runs(client)
-        return len(found) == count and all(r["state"] not in ("running", "pending") for r in found)
-
-    await wait_for(settled)
+    found = await OperatorApi.in_process(client).settled_runs(count)
+    assert len(found) == count
     return sorted(r["steps"][1]["state"] + ":" + (r["steps"][1]["reason"] or "") for r in found)
 
 
@@ -91,9 +84,10 @@ async def test_storm_brake_can_require_approval_instead(
 async def test_for_delay_survives_a_restart(
     make_client: AppFactory, rules_dir: Path, target: Target
 ) -> None:
-    (rules_dir / "r.yaml").write_text(contain_rule(target, "guards: {for: 1s}"))
-    first = await make_client(http_allowed_hosts=(target.host,), timer_poll_seconds=0.1)
-    await post(first, am_alert(starts_at=datetime.now(UTC), fingerprint="p1"))
+    (rules_dir / "r.yaml").write_text(contain_rule(target, "guards: {for: 10m}"))
+    clock = FakeClock()  # one clock across the restart; only the test moves it
+    first = await make_client(http_allowed_hosts=(target.host,), clock=clock)
+    await post(first, am_alert(starts_at=clock.now(), fingerprint="p1"))
 
     async def pending() -> bool:
         return [r["state"] for r in await runs(first)] == ["pending"]
@@ -102,7 +96,8 @@ async def test_for_delay_survives_a_restart(
     await first.close()  # the process stops during the delay
     assert target.hits("/act") == 0
 
-    second = await make_client(http_allowed_hosts=(target.host,), timer_poll_seconds=0.1)
+    second = await make_client(http_allowed_hosts=(target.host,), clock=clock)
+    clock.advance(timedelta(minutes=10))
 
     async def done() -> bool:
         return [r["state"] for r in await runs(second)] == ["succeeded"]
@@ -142,11 +137,19 @@ async def test_runs_of_a_dead_replica_are_abandoned_and_live_ones_kept(
     from responder.engine.leases import Leases
     from responder.engine.recording import RunRecorder
 
-    leases = Leases(coordinator, client.app[keys.STORE],
-                    RunRecorder(client.app[keys.STORE], client.app[keys.METRICS],
-                                client.app[keys.CLOCK]),
-                    client.app[keys.CLOCK], instance_id="replica-new-1",
-                    lease=timedelta(seconds=15))  # fmt: skip
+    leases = Leases(
+        coordinator,
+        client.app[keys.STORE],
+        RunRecorder(
+            run_store=client.app[keys.STORE],
+            audit_log=client.app[keys.STORE],
+            metrics=client.app[keys.METRICS],
+            clock=client.app[keys.CLOCK],
+        ),
+        client.app[keys.CLOCK],
+        instance_id="replica-new-1",
+        lease=timedelta(seconds=15),
+    )
     assert await leases.sweep() == 0
     kept = await (await client.get("/v1/runs/alive", headers=READ)).json()
     assert kept["state"] == "running"

@@ -11,15 +11,18 @@ import os
 import shutil
 import sqlite3
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.daemons import HEADERS, READ, Daemon
 from tests.payload_builders import am_alert, am_body
-from tests.targets import Target
+from tests.support.daemons import HEADERS, READ, Daemon
+from tests.support.operator_api import OperatorApi
+from tests.support.polling import eventually
+from tests.support.targets import Target
+
+pytestmark = pytest.mark.e2e  # real outside processes: left out of ./scripts/test --quick
 
 
 def _slow_contain_rule(target: Target) -> str:
@@ -34,20 +37,11 @@ steps:
 """
 
 
-def _runs(daemon: Daemon) -> list[dict[str, Any]]:
-    status, body = daemon.request("/v1/runs", headers=READ)
-    assert status == 200, body
-    runs: list[dict[str, Any]] = json.loads(body)["runs"]
-    return runs
+async def _wait(predicate: Callable[[], bool], what: str, timeout: float = 15) -> None:
+    async def holds() -> bool:
+        return await asyncio.to_thread(predicate)
 
-
-async def _wait(predicate: Any, what: str, timeout: float = 15) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not await asyncio.to_thread(predicate):
-        if loop.time() > deadline:
-            raise AssertionError(f"not reached in {timeout}s: {what}")
-        await asyncio.sleep(0.05)
+    await eventually(holds, timeout=timeout, interval=0.05, what=what)
 
 
 @pytest.mark.parametrize(
@@ -76,14 +70,14 @@ async def test_sigterm_during_a_containment_step(
     again = Daemon(tmp_path / "d", rules_dir, daemon.port, **env)  # same data dir, same port
     try:
         await asyncio.to_thread(again.wait_ready)
-        runs = await asyncio.to_thread(_runs, again)
-        [run] = runs
+        api = OperatorApi.of_daemon(again, READ)
+        [run] = await api.runs()
         assert run["state"] == expected
         if expected == "abandoned":
             # cut off mid-step: recorded as such and never repeated after the restart
             assert run["reason"] == "shutdown while running"
             await asyncio.sleep(1.0)
-            [run] = await asyncio.to_thread(_runs, again)
+            [run] = await api.runs()
             assert run["state"] == "abandoned"
         assert target.hits("/act") == 1  # acted exactly once, whatever the drain allowed
     finally:

@@ -15,15 +15,15 @@ from aiohttp.test_utils import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from responder.adapters.rule_files import load_rules
+from responder.adapters.rule_files.loading import load_rules
 from responder.core.severities import SeverityScale
 from responder.errors import RuleSetError
 from responder.settings import DEFAULT_SEVERITY_LEVELS
-from tests.conftest import AUTH, READ, AppFactory, wait_for
 from tests.payload_builders import am_alert, am_body
-from tests.targets import Target
+from tests.support.apps import AUTH, JSON, AppFactory
+from tests.support.operator_api import OperatorApi
+from tests.support.targets import Target
 
-JSON = {"Content-Type": "application/json"}
 SCALE = SeverityScale(DEFAULT_SEVERITY_LEVELS)
 ACTIONS = ("log", "http.request", "http.probe", "circuit_breaker.reset")
 
@@ -112,19 +112,7 @@ steps:
 
 
 async def _run_of(client: TestClient[Any, Any], fingerprint: str) -> dict[str, Any]:
-    found: dict[str, Any] = {}
-
-    async def settled() -> bool:
-        nonlocal found
-        runs = (await (await client.get("/v1/runs", headers=READ)).json())["runs"]
-        mine = [r for r in runs if r["fingerprint"] == fingerprint]
-        if mine and mine[0]["state"] not in ("pending", "running"):
-            found = await (await client.get(f"/v1/runs/{mine[0]['run_id']}", headers=READ)).json()
-            return True
-        return False
-
-    await wait_for(settled)
-    return found
+    return await OperatorApi.in_process(client).settled_run(fingerprint=fingerprint)
 
 
 async def test_labels_cannot_inject_templates_or_reach_other_hosts(
@@ -159,7 +147,7 @@ async def test_labels_cannot_inject_templates_or_reach_other_hosts(
     steps = {s["step_id"]: s for s in run["steps"]}
     assert steps["note"]["params"]["message"] == "instance {{ 7 * 7 }}{% raw %}"
     assert steps["status"]["params"]["url"].endswith("/status/..%2F..%2Fadmin")
-    paths = [r["path"] for r in target.requests]
+    paths = [r.path for r in target.requests]
     assert "/ok" in paths
     assert all(not p.startswith("/admin") for p in paths)
     assert any(p.startswith("/status/") and "admin" in p for p in paths)

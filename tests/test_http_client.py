@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
@@ -15,69 +16,56 @@ from aiohttp.test_utils import TestServer
 from responder.adapters.http_client import AiohttpHttpApi
 from responder.errors import PermanentError, TemporaryError
 from responder.models.http import HttpRequest
-from tests.loopback import free_port
+from tests.support.loopback import free_port
+from tests.support.recording import Recorder
 
 ServerFactory = Callable[..., Awaitable[TestServer]]
 
 
-class Seen:
-    """What the test server received."""
+@dataclass
+class Seen(Recorder):
+    """What the test server received, and when its slow answer may come."""
 
-    def __init__(self) -> None:
-        self.requests: list[web.Request] = []
-        self.bodies: list[bytes] = []
-        self.release = asyncio.Event()
+    release: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 def _app(seen: Seen) -> web.Application:
-    async def record(request: web.Request) -> None:
-        seen.requests.append(request)
-        seen.bodies.append(await request.read())
-
     async def status(request: web.Request) -> web.StreamResponse:
-        await record(request)
         return web.Response(status=int(request.match_info["code"]), text="s")
 
     async def echo(request: web.Request) -> web.StreamResponse:
-        await record(request)
         return web.json_response(
             {
                 "method": request.method,
                 "headers": dict(request.headers),
-                "body": seen.bodies[-1].decode(),
+                "body": (await request.read()).decode(),
             }
         )
 
     async def big(request: web.Request) -> web.StreamResponse:
-        await record(request)
         return web.Response(body=b"a" * 200_000)
 
     async def exact(request: web.Request) -> web.StreamResponse:
-        await record(request)
         return web.Response(body=b"b" * 1000)
 
     async def bomb(request: web.Request) -> web.StreamResponse:
-        await record(request)
         return web.Response(
             body=gzip.compress(b"\0" * 5_000_000), headers={"Content-Encoding": "gzip"}
         )
 
     async def slow(request: web.Request) -> web.StreamResponse:
-        await record(request)
         await asyncio.wait_for(seen.release.wait(), 5)
         return web.Response(text="late")
 
     async def redirect(request: web.Request) -> web.StreamResponse:
-        await record(request)
         raise web.HTTPFound("http://elsewhere.invalid/target")
 
     async def cookie(request: web.Request) -> web.StreamResponse:
-        await record(request)
         response = web.Response(text="c")
         response.set_cookie("session", "s3ss10n")
         return response
 
-    app = web.Application()
+    app = seen.recording_app()
     app.router.add_route("*", "/status/{code}", status)
     app.router.add_route("*", "/echo", echo)
     app.router.add_get("/big", big)
@@ -141,7 +129,7 @@ async def test_method_headers_and_body_are_sent(
     assert seen.requests[0].method == "POST"
     assert seen.requests[0].headers["X-Test"] == "yes"
     assert seen.requests[0].headers["User-Agent"].startswith("responder/")
-    assert seen.bodies == [b'{"a":1}']
+    assert [request.body for request in seen.requests] == [b'{"a":1}']
 
 
 async def test_large_body_is_truncated(api: AiohttpHttpApi, server: TestServer) -> None:

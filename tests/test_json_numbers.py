@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic_core import from_json
 
-from responder.core.normalising_bodies import decode_object, may_overflow
+from responder.core.normalising.bodies import decode_object, may_overflow
 from responder.errors import PayloadError
 
 

@@ -16,18 +16,21 @@ from typing import Any
 
 import pytest
 
-from responder.actions.k8s_rollouts import K8S_ROLLOUT_RESTART, RolloutRestartParams
-from responder.actions.k8s_scaling import K8S_SCALE, ScaleParams
-from responder.actions.registry import ActionContext
+from responder.actions.base import ActionContext
+from responder.actions.kubernetes.rollouts import K8S_ROLLOUT_RESTART, RolloutRestartParams
+from responder.actions.kubernetes.scaling import K8S_SCALE, ScaleParams
 from tests.k8s_fake import FakeKube, Seen
 
 KUBECTL = shutil.which("kubectl")
 DEPLOYMENT = "/apis/apps/v1/namespaces/shop/deployments/web"
 
-pytestmark = pytest.mark.skipif(
-    KUBECTL is None and os.environ.get("CI") != "true",
-    reason="kubectl is not installed (under CI=true this fails instead)",
-)
+pytestmark = [
+    pytest.mark.e2e,  # a real kubectl: left out of ./scripts/test --quick
+    pytest.mark.skipif(
+        KUBECTL is None and os.environ.get("CI") != "true",
+        reason="kubectl is not installed (under CI=true this fails instead)",
+    ),
+]
 
 
 class Kubectl:

@@ -15,13 +15,13 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from responder.adapters.kubernetes_api import KubernetesApi
+from responder.adapters.kubernetes.api import KubernetesApi
 from responder.errors import PermanentError, TemporaryError
 from responder.settings import Settings
 from responder.web.services import open_kube
 from tests.k8s_fake import TOKEN, FakeKube
 from tests.k8s_service import NAMESPACES
-from tests.loopback import free_port
+from tests.support.loopback import free_port
 
 DEPLOYMENT = "/apis/apps/v1/namespaces/shop/deployments/web"
 FLAGS = "/api/v1/namespaces/shop/configmaps/flags"
@@ -176,8 +176,8 @@ def test_allowed_namespaces_from_the_environment(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("RESPONDER_K8S_ALLOWED_NAMESPACES", " shop , payments,")
     monkeypatch.setenv("RESPONDER_K8S_REQUEST_TIMEOUT_SECONDS", "4.5")
     settings = Settings()
-    assert settings.k8s_allowed_namespaces == ("shop", "payments")
-    assert settings.k8s_request_timeout_seconds == 4.5
+    assert settings.kubernetes.k8s_allowed_namespaces == ("shop", "payments")
+    assert settings.kubernetes.k8s_request_timeout_seconds == 4.5
 
 
 async def test_a_kubeconfig_context_is_honoured(fake_kube: FakeKube, tmp_path: Path) -> None:

@@ -14,14 +14,14 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from responder.adapters.postgres_store import PostgresStore
-from responder.adapters.sqlite_store import SqliteStore
+from responder.adapters.store.postgres.store import PostgresStore
+from responder.adapters.store.sqlite.store import SqliteStore
 from responder.commands.migrating import migrate_command
 from responder.commands.pruning import prune_command, whoami
 from responder.models.runs import AuditEvent, AuditKind
-from responder.ports import Store
+from responder.ports.store import Store
 from tests.contracts import T0
-from tests.loopback import free_port
+from tests.support.loopback import free_port
 
 NOW = T0 + timedelta(days=365)
 

@@ -7,8 +7,9 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from tests.conftest import AUTH, READ, AppFactory, wait_for
 from tests.payload_builders import am_alert, am_body
+from tests.support.apps import AUTH, AppFactory
+from tests.support.operator_api import OperatorApi
 
 RULE = """
 id: db-triage
@@ -51,13 +52,4 @@ async def test_a_rule_naming_an_unconfigured_target_fails_clearly(
 
 async def _only_run(client: Any) -> dict[str, Any]:
     """The single run, once it has finished."""
-    run: dict[str, Any] = {}
-
-    async def finished() -> bool:
-        nonlocal run
-        runs = (await (await client.get("/v1/runs", headers=READ)).json())["runs"]
-        run = runs[0] if runs else {}
-        return bool(run) and run["state"] not in ("running", "pending")
-
-    await wait_for(finished, timeout=15)
-    return run
+    return await OperatorApi.in_process(client).settled_run(timeout=15)

@@ -19,8 +19,9 @@ from hypothesis import HealthCheck, Phase, given, settings
 from pydantic import SecretStr
 from schemathesis.core.result import Ok
 
-from tests.conftest import AUTH, READ, TOKEN, AppFactory, wait_for
 from tests.payload_builders import am_alert, am_body
+from tests.support.apps import AUTH, READ, TOKEN, AppFactory
+from tests.support.operator_api import OperatorApi
 
 APPROVER = "alice-token"
 POSITIVE = schemathesis.GenerationMode.POSITIVE
@@ -96,15 +97,8 @@ async def _seed(client: Any) -> list[dict[str, Any]]:
             json=json.loads(am_body(am_alert(fingerprint=fingerprint))),
         )
         assert response.status == 202
-    found: list[dict[str, Any]] = []
-
-    async def both_pending() -> bool:
-        nonlocal found
-        response = await client.get("/v1/approvals?status=pending", headers=READ)
-        found = (await response.json())["approvals"]
-        return len(found) == 2
-
-    await wait_for(both_pending)
+    found = await OperatorApi.in_process(client, READ).pending_approvals(2)
+    assert len(found) == 2
     return found
 
 

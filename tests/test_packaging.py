@@ -212,7 +212,12 @@ class _Health(BaseHTTPRequestHandler):
 @pytest.fixture
 def health_server() -> Iterator[ThreadingHTTPServer]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Health)
-    thread = threading.Thread(target=server.serve_forever, name="health-server", daemon=True)
+    thread = threading.Thread(  # a short poll: shutdown() waits up to one poll interval
+        target=server.serve_forever,
+        kwargs={"poll_interval": 0.05},
+        name="health-server",
+        daemon=True,
+    )
     thread.start()
     yield server
     server.shutdown()
@@ -350,8 +355,8 @@ def test_the_wheel_built_from_the_context_carries_the_package_data(tmp_path: Pat
         entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
         scripts = wheel.read(entry_points).decode()
     migrations = {
-        f"responder/adapters/migrations/postgres/{p.name}"
-        for p in (REPO / "responder/adapters/migrations/postgres").glob("*.sql")
+        f"responder/adapters/store/postgres/migrations/{p.name}"
+        for p in (REPO / "responder/adapters/store/postgres/migrations").glob("*.sql")
     }
     assert migrations
     assert migrations <= names

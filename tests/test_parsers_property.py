@@ -16,7 +16,8 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from responder.core.normalising import parse_alertmanager, parse_grafana, parse_sentry
+from responder.core.normalising.alertmanager import parse_alertmanager, parse_grafana
+from responder.core.normalising.sentry import parse_sentry
 from responder.errors import PayloadError
 from responder.models.alerts import Delivery
 from tests.conformance import all_payloads

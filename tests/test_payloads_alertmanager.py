@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from responder.core.normalising import label_fingerprint, parse_alertmanager
+from responder.core.normalising.alertmanager import label_fingerprint, parse_alertmanager
 from responder.errors import PayloadError
 from responder.models.alerts import AlertStatus, Source
 from tests.conformance import all_payloads, load

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from responder.core.normalising import label_fingerprint, parse_grafana
+from responder.core.normalising.alertmanager import label_fingerprint, parse_grafana
 from responder.errors import PayloadError
 from responder.models.alerts import AlertStatus, Source
 from tests.conformance import all_payloads, load

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from responder.core.normalising import parse_sentry
+from responder.core.normalising.sentry import parse_sentry
 from responder.errors import PayloadError
 from responder.models.alerts import Alert, AlertStatus, Delivery, Source
 from tests.conformance import all_payloads, load

@@ -1,7 +1,8 @@
 """The Batcher that joins concurrent PostgreSQL writes: batching, bounds, failures, give-ups.
 
 Pure asyncio: the write function here records what it was given; the PostgreSQL store's use
-of it is covered by the store contract (tests/contracts/test_store_contract.py)."""
+of it is covered by the store contracts (tests/contracts/test_alert_log_contract.py and
+test_store_lifecycle_contract.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import asyncio
 
 import pytest
 
-from responder.adapters.postgres_batching import Batcher
+from responder.adapters.store.postgres.batching import Batcher
 
 
 class DataError(Exception):

@@ -20,8 +20,8 @@ import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from responder.adapters.postgres_queries import AUDIT_ROWS_PER_STATEMENT
-from responder.adapters.postgres_store import PostgresStore
+from responder.adapters.store.postgres.queries import AUDIT_ROWS_PER_STATEMENT
+from responder.adapters.store.postgres.store import PostgresStore
 from responder.errors import StoreUnavailableError
 from responder.models.alerts import Alert, AlertStatus, Delivery, Source
 from responder.models.runs import AuditEvent, AuditKind

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import closing
@@ -33,9 +32,13 @@ from tests.alertmanager_service import (
     require,
     webhook_config,
 )
-from tests.daemons import TOKEN, Daemon
-from tests.loopback import free_port
-from tests.targets import Target
+from tests.support.daemons import TOKEN, Daemon
+from tests.support.loopback import free_port
+from tests.support.operator_api import OperatorApi
+from tests.support.polling import eventually
+from tests.support.targets import Target
+
+pytestmark = pytest.mark.e2e  # real outside processes: left out of ./scripts/test --quick
 
 T = TypeVar("T")
 
@@ -140,28 +143,23 @@ async def until(
 ) -> T:
     """Poll `check` until it returns something other than None/False; fail naming `what`,
     with `state()` and the tail of every log."""
-    deadline = time.monotonic() + timeout
-    while True:
-        found = await check()
-        if found is not None and found is not False:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not reached in {timeout}s {state()}\n{stack.logs()}")
-        await asyncio.sleep(0.1)
+    return await eventually(
+        check,
+        timeout=timeout,
+        interval=0.1,
+        what=what,
+        explain=lambda: f"{state()}\n{stack.logs()}",
+    )
 
 
-async def get_json(daemon: Daemon, path: str, headers: dict[str, str] = READ) -> Any:
+async def get_json(daemon: Daemon, path: str) -> Any:
     """GET an operator API path (reader token), asserting 200."""
-    status, body = await asyncio.to_thread(daemon.request, path, None, headers)
-    assert status == 200, (path, status, body)
-    return json.loads(body)
+    return await OperatorApi.of_daemon(daemon, READ).get_json(path)
 
 
 async def runs_of(daemon: Daemon, rule: str) -> list[dict[str, Any]]:
     """Every run of `rule` (GET /v1/runs)."""
-    body = await get_json(daemon, f"/v1/runs?rule={rule}&limit=500")
-    found: list[dict[str, Any]] = body["runs"]
-    return found
+    return await OperatorApi.of_daemon(daemon, READ).runs(rule=rule, limit="500")
 
 
 def ago(seconds: float) -> datetime:
@@ -222,15 +220,15 @@ async def test_prometheus_alert_through_alertmanager_runs_its_rule(
     assert run["state"] == "succeeded", run
     assert [s["state"] for s in run["steps"]] == ["succeeded", "succeeded"]
     # the target got exactly the two rendered requests, once each
-    assert [(r["method"], r["path"]) for r in target.requests] == [
+    assert [(r.method, r.path) for r in target.requests] == [
         ("GET", "/health/checkout"),
         ("POST", "/restart/checkout"),
     ]
     restart = target.requests[1]
-    assert restart["json"] == {"reason": "checkout is down (always firing)", "severity": "critical"}
-    assert restart["headers"]["X-Alert"] == "CheckoutDown"
-    assert restart["headers"]["Content-Type"] == "application/json"
-    assert restart["query"] == {}
+    assert restart.json == {"reason": "checkout is down (always firing)", "severity": "critical"}
+    assert restart.headers["X-Alert"] == "CheckoutDown"
+    assert restart.headers["Content-Type"] == "application/json"
+    assert restart.query == {}
     # the alert really came from Prometheus through Alertmanager
     detail = await get_json(daemon, f"/v1/runs/{run['run_id']}")
     alert = detail["alert"]
@@ -318,7 +316,7 @@ async def test_resolved_notification_cancels_the_pending_approval(
     assert status == 409, body
     assert json.loads(body)["approval"]["state"] == "cancelled"
     assert target.hits("/restart/api-7f9c") == 0
-    assert [r["path"] for r in target.requests] == ["/look/api-7f9c"]
+    assert [r.path for r in target.requests] == ["/look/api-7f9c"]
 
 
 # --- (c) a wrong token is refused, and Alertmanager delivers once it is fixed ----------------
@@ -445,7 +443,7 @@ async def test_restart_loses_nothing_and_runs_each_alert_once(
         )
 
     def state() -> str:
-        return f"observed: {seen}, target hits: {Counter(r['path'] for r in target.requests)}"
+        return f"observed: {seen}, target hits: {Counter(r.path for r in target.requests)}"
 
     async def acked() -> bool:  # Alertmanager had a 202 since `before` was counted
         return manager.notify_successes() > before

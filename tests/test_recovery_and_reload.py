@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 
-from responder.adapters.sqlite_store import SqliteStore
-from responder.core.normalising import parse_alertmanager
+from responder.adapters.store.sqlite.store import SqliteStore
+from responder.core.normalising.alertmanager import parse_alertmanager
 from responder.models.alerts import Source
 from responder.models.runs import RunRecord, RunState, StepRecord, StepState
 from responder.web import keys
-from tests.conftest import AUTH, READ, AppFactory, wait_for
 from tests.payload_builders import am_alert, am_body
+from tests.support.apps import AUTH, READ, AppFactory
+from tests.support.polling import wait_for
 
 NOTE_RULE = """
 id: note
@@ -108,8 +108,13 @@ async def test_rule_files_reload_on_change_and_bad_sets_are_refused(
     assert good != first
 
     (rules_dir / "bad.yaml").write_text("id: bad\nsteps: [{id: x, action: nope}]\n")
-    await asyncio.sleep(0.4)
-    assert rulebook.current.digest == good  # the invalid set was refused
+
+    async def rejected() -> bool:
+        metrics = await (await client.get("/metrics")).text()
+        return 'responder_rules_reloads_total{outcome="rejected"}' in metrics
+
+    await wait_for(rejected)  # the reloader has looked at the invalid set...
+    assert rulebook.current.digest == good  # ...and refused it
     metrics = await (await client.get("/metrics")).text()
     assert 'responder_rules_reloads_total{outcome="rejected"}' in metrics
     assert "responder_rules_loaded 2.0" in metrics

@@ -17,22 +17,23 @@ import pytest
 from aiohttp.test_utils import TestClient
 from pydantic import SecretStr
 
-from responder.adapters.redis_coordinator import RedisCoordinator
-from responder.adapters.sqlite_store import SqliteStore
-from responder.core.normalising import parse_alertmanager
+from responder.adapters.coordination.redis import RedisCoordinator
+from responder.adapters.store.sqlite.store import SqliteStore
+from responder.core.normalising.alertmanager import parse_alertmanager
 from responder.core.planning import dedup_key
 from responder.models.alerts import Source
 from responder.models.runs import RunRecord, RunState, StepRecord, StepState
 from responder.web import keys
-from tests.conftest import AUTH, READ, AppFactory, wait_for
 from tests.payload_builders import am_alert, am_body
+from tests.support.apps import AUTH, JSON, READ, AppFactory
+from tests.support.operator_api import OperatorApi
+from tests.support.polling import wait_for
 
 NOTE_RULE = """
 id: note
 match: {matchers: ['alertname="DiskFull"']}
 steps: [{id: n, action: log, with: {message: "noted {{ labels.instance }}"}}]
 """
-JSON = {"Content-Type": "application/json"}
 
 
 async def _store(tmp_path: Path) -> SqliteStore:
@@ -42,8 +43,7 @@ async def _store(tmp_path: Path) -> SqliteStore:
 
 
 async def _runs(client: TestClient[Any, Any]) -> list[dict[str, Any]]:
-    runs: list[dict[str, Any]] = (await (await client.get("/v1/runs", headers=READ)).json())["runs"]
-    return runs
+    return await OperatorApi.in_process(client).runs()
 
 
 async def test_a_run_saved_but_never_started_is_abandoned_at_start(

@@ -9,15 +9,10 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from responder.actions.http import HttpRequestParams
+from responder.actions.base import ActionContext, ActionRegistry, ActionSpec, StepResult
+from responder.actions.http.requests import HttpRequestParams
 from responder.actions.log_messages import LOG, LogParams
-from responder.actions.registry import (
-    ActionContext,
-    ActionRegistry,
-    ActionSpec,
-    StepResult,
-    default_registry,
-)
+from responder.actions.shipped import default_registry
 from responder.errors import NotAllowedError, PermanentError
 from responder.models.http import HttpRequest, HttpResponse
 from responder.models.plans import ActionClass

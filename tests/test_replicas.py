@@ -5,23 +5,23 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from pydantic import SecretStr
 
-from tests.conftest import AUTH, READ, AppFactory, wait_for
-from tests.daemons import HEADERS, Daemon
 from tests.payload_builders import am_alert, am_body
 from tests.redis_service import RedisProcess
-from tests.targets import Target
+from tests.support.apps import AUTH, JSON, AppFactory
+from tests.support.daemons import HEADERS, Daemon
+from tests.support.operator_api import OperatorApi
+from tests.support.polling import eventually, wait_for
+from tests.support.targets import Target
 from tests.tcp_proxy import TcpProxy
-
-JSON = {"Content-Type": "application/json"}
 
 
 def scalar(dsn: str, sql: str) -> int:
@@ -46,9 +46,7 @@ steps:
 
 
 async def _runs(client: Any) -> list[dict[str, Any]]:
-    body: dict[str, Any] = await (await client.get("/v1/runs", headers=READ)).json()
-    found: list[dict[str, Any]] = body["runs"]
-    return found
+    return await OperatorApi.in_process(client).runs()
 
 
 async def _post(client: Any, instance: str) -> int:
@@ -136,6 +134,7 @@ async def test_postgres_outage_answers_503_fails_readiness_and_recovers(
         await wait_for(recovered, timeout=20)
         assert await _post(client, "c") == 202
     finally:
+        await client.close()  # while its database is reachable: a quick shutdown
         await proxy.cut()
 
 
@@ -159,6 +158,7 @@ def _production_env(database: str, redis_url: str, prefix: str, target: Target) 
     }
 
 
+@pytest.mark.e2e  # three `responder serve` processes
 async def test_three_replicas_run_every_containment_step_exactly_once(
     tmp_path: Path, target: Target, postgres_database: str, redis_url: str, redis_prefix: str
 ) -> None:
@@ -186,10 +186,9 @@ async def test_three_replicas_run_every_containment_step_exactly_once(
             )
             return runs == 30 and busy == 0 and unprocessed == 0
 
-        deadline = time.monotonic() + 30
-        while not await asyncio.to_thread(settled):
-            assert time.monotonic() < deadline, "runs did not settle"
-            await asyncio.sleep(0.2)
+        await eventually(
+            lambda: asyncio.to_thread(settled), timeout=30, interval=0.2, what="settled runs"
+        )
         for instance in instances:
             assert target.hits(f"/act/{instance}") == 1, instance
         assert scalar(postgres_database, "SELECT count(*) FROM alerts") == 90  # all recorded
@@ -205,6 +204,7 @@ async def test_three_replicas_run_every_containment_step_exactly_once(
             assert daemon.stop() == 0
 
 
+@pytest.mark.e2e  # `responder serve` processes, one killed with SIGKILL
 async def test_kill_9_loses_nothing_acknowledged_and_runs_nothing_twice(
     tmp_path: Path, target: Target, postgres_database: str, redis_url: str, redis_prefix: str
 ) -> None:
@@ -244,10 +244,12 @@ async def test_kill_9_loses_nothing_acknowledged_and_runs_nothing_twice(
             )
             return busy == 0 and unprocessed == 0
 
-        deadline = time.monotonic() + 40
-        while not await asyncio.to_thread(settled):
-            assert time.monotonic() < deadline, "runs did not settle after restart"
-            await asyncio.sleep(0.2)
+        await eventually(
+            lambda: asyncio.to_thread(settled),
+            timeout=40,
+            interval=0.2,
+            what="settled runs after the restart",
+        )
         await asyncio.sleep(1.0)  # any late duplicate would show up now
         for i in range(20):
             assert target.hits(f"/act/k{i}") <= 1, f"k{i} contained twice"

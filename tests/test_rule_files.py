@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from responder.adapters.rule_files import format_errors, load_rules
+from responder.adapters.rule_files.loading import format_errors, load_rules
 from responder.core.severities import SeverityScale
 from responder.errors import RuleSetError
 from responder.models.durations import parse_duration

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from responder.actions.catalog import PolicyCatalog
-from responder.actions.registry import default_registry
-from responder.adapters.rule_files import load_rules
+from responder.actions.shipped import default_registry
+from responder.adapters.rule_files.loading import load_rules
 from responder.cli import main
 from responder.commands.explaining import detect_source, parse_payload
 from responder.core.planning import render_step_params, step_view
@@ -29,7 +29,7 @@ from responder.settings import DEFAULT_SEVERITY_LEVELS
 REPO = Path(__file__).resolve().parents[1]
 RULES = REPO / "rules"
 EXAMPLES = RULES / "examples"
-SEEDS = Path(os.environ.get("RESPONDER_SEEDS_DIR") or REPO.parent / "shared" / "seeds").resolve()
+SEEDS = Path(os.environ.get("RESPONDER_SEEDS_DIR") or REPO / "docs" / "runbooks").resolve()
 STARTER_FILE = "triage.yaml"  # the two starter rules; not from a runbook
 MODELINE = "# yaml-language-server: $schema=./schema.json"
 NAMESPACES = ("waqiti", "dsar", "clinical", "kamkmserve", "identity")

@@ -13,7 +13,7 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from responder.actions.registry import default_registry
+from responder.actions.shipped import default_registry
 from responder.cli import main
 from responder.commands.rule_schema import FIELD_DOCS, rule_schema, schema_text
 from responder.models.rules import Rule

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from responder.adapters.clock import SystemClock
-from responder.adapters.sqlite_store import SqliteStore
+from responder.adapters.store.sqlite.store import SqliteStore
 from responder.engine.recording import RunRecorder
 from responder.errors import StoreUnavailableError
 from responder.metrics import Metrics
@@ -24,7 +24,9 @@ async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
 
 
 async def test_a_deferred_event_is_written_with_the_runs_first_save(store: SqliteStore) -> None:
-    recorder = RunRecorder(store, Metrics.create(), SystemClock())
+    recorder = RunRecorder(
+        run_store=store, audit_log=store, metrics=Metrics.create(), clock=SystemClock()
+    )
     run = make_run("r1")
     recorder.defer(recorder.event(AuditKind.RULE_MATCHED, run))
     assert await store.get_run("r1") is None
@@ -42,7 +44,9 @@ async def test_a_deferred_event_is_written_with_the_runs_first_save(store: Sqlit
 
 
 async def test_a_failed_save_keeps_the_deferred_events_for_the_next(store: SqliteStore) -> None:
-    recorder = RunRecorder(store, Metrics.create(), SystemClock())
+    recorder = RunRecorder(
+        run_store=store, audit_log=store, metrics=Metrics.create(), clock=SystemClock()
+    )
     step = StepRecord(step_id="same", action="http.request")
     broken = make_run("r2").model_copy(update={"steps": (step, step)})  # the store refuses it
     recorder.defer(recorder.event(AuditKind.RULE_MATCHED, broken))
@@ -54,7 +58,9 @@ async def test_a_failed_save_keeps_the_deferred_events_for_the_next(store: Sqlit
 
 
 async def test_forgotten_events_are_never_written(store: SqliteStore) -> None:
-    recorder = RunRecorder(store, Metrics.create(), SystemClock())
+    recorder = RunRecorder(
+        run_store=store, audit_log=store, metrics=Metrics.create(), clock=SystemClock()
+    )
     recorder.defer(recorder.event(AuditKind.RULE_MATCHED, make_run("r3")))
     recorder.forget("r3")
     await recorder.save(make_run("r3"))

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from tests.conformance import PAYLOAD_DIR
-from tests.daemons import READ, REPO, TOKEN, Daemon
-from tests.loopback import free_port
+from tests.support.daemons import READ, REPO, TOKEN, Daemon
+from tests.support.loopback import free_port
 
 
 @pytest.fixture

@@ -6,7 +6,11 @@ import os
 import subprocess
 import sys
 
-from tests.daemons import REPO
+import pytest
+
+from tests.support.daemons import REPO
+
+pytestmark = pytest.mark.e2e  # real outside processes: left out of ./scripts/test --quick
 
 
 def test_a_short_soak_runs_and_accounts_for_every_alert(postgres_dsn: str) -> None:

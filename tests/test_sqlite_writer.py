@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from responder.adapters.sqlite_writer import SqliteWriter
+from responder.adapters.store.sqlite.writer import SqliteWriter
 from responder.errors import StoreUnavailableError
 
 

@@ -16,15 +16,15 @@ import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from responder.adapters import migrating
-from responder.adapters import postgres_connections as connections
-from responder.adapters.postgres_store import PostgresStore
-from responder.adapters.sqlite_schema import MIGRATIONS, to_text
-from responder.adapters.sqlite_store import SqliteStore
+from responder.adapters.connecting import postgres as connections
+from responder.adapters.store.postgres import migrating
+from responder.adapters.store.postgres.store import PostgresStore
+from responder.adapters.store.sqlite.schema import MIGRATIONS, to_text
+from responder.adapters.store.sqlite.store import SqliteStore
 from responder.errors import StoreUnavailableError
 from responder.models.runs import AuditEvent, AuditKind, RunState
 from tests.contracts import T0, make_run
-from tests.loopback import free_port
+from tests.support.loopback import free_port
 
 SHIPPED = [m.name for m in migrating.shipped_migrations()]
 

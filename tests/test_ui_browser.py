@@ -20,9 +20,10 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.conftest import AppFactory
-from tests.daemons import HEADERS, Daemon
 from tests.payload_builders import am_alert, am_body
+from tests.support.apps import AppFactory
+from tests.support.daemons import HEADERS, Daemon
+from tests.support.operator_api import OperatorApi
 
 ALICE = {"Authorization": "Bearer alice-token"}
 # A label with markup: the page must show it as text, never parse it.
@@ -189,31 +190,15 @@ def _step_state(within: str, step_id: str) -> str:
     return f"document.querySelector('{within} [data-step-id={step_id}]')?.dataset.stepState"
 
 
-def _api(daemon: Daemon, path: str) -> dict[str, Any]:
-    status, body = daemon.request(path, headers=ALICE)
-    assert status == 200, body
-    result: dict[str, Any] = json.loads(body)
-    return result
-
-
-async def _pending(daemon: Daemon) -> dict[str, Any]:
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        found = _api(daemon, "/v1/approvals?status=pending")["approvals"]
-        if found:
-            approval: dict[str, Any] = found[0]
-            return approval
-        await asyncio.sleep(0.1)
-    raise AssertionError("no pending approval:\n" + daemon.log_path.read_text())
-
-
+@pytest.mark.e2e  # a real headless Chromium and a `responder serve` process
 async def test_an_approver_approves_in_the_browser_and_sees_the_step_run(
     browser: DevTools, daemon: Daemon
 ) -> None:
     alert = am_alert(fingerprint="ui1", labels={"instance": INSTANCE})
     status, _ = daemon.request("/v1/webhooks/alertmanager", am_body(alert), HEADERS)
     assert status == 202
-    approval = await _pending(daemon)
+    api = OperatorApi.of_daemon(daemon, ALICE)
+    approval = await api.pending_approval(timeout=15)
     card = f'[data-approval-id="{approval["approval_id"]}"]'
     run_row = f'[data-run-id="{approval["run_id"]}"]'
 
@@ -261,8 +246,8 @@ async def test_an_approver_approves_in_the_browser_and_sees_the_step_run(
     assert "Content Security Policy" not in logged
     assert "exceptionThrown" not in logged
 
-    run = _api(daemon, f"/v1/runs/{approval['run_id']}")
+    run = await api.run(approval["run_id"])
     assert [s["state"] for s in run["steps"]] == ["succeeded", "succeeded"]
     granted = next(e for e in run["audit"] if e["kind"] == "approval_granted")
     assert (granted["actor"], granted["reason"]) == ("alice", "checked in the UI")
-    assert _api(daemon, "/v1/approvals?status=pending")["approvals"] == []
+    assert await api.approvals(status="pending") == []

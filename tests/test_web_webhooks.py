@@ -12,10 +12,9 @@ from typing import Any
 import pytest
 
 from tests.conformance import all_payloads
-from tests.conftest import AUTH, AppFactory, wait_for
 from tests.payload_builders import am_alert, am_body
-
-JSON = {"Content-Type": "application/json"}
+from tests.support.apps import AUTH, JSON, AppFactory
+from tests.support.polling import wait_for
 
 
 def _sign(body: bytes, secret: str = "test-client-secret") -> str:
@@ -213,7 +212,8 @@ async def test_full_queue_answers_503_with_retry_after(
         "id: disk\nmatch: {matchers: ['alertname=\"DiskFull\"']}\n"
         "steps: [{id: n, action: log, with: {message: hi}}]\n"
     )
-    client = await make_client(queue_size=2, retry_after_seconds=7)
+    # nobody drains the queue, so the shutdown waits out drain_seconds: keep that short
+    client = await make_client(queue_size=2, retry_after_seconds=7, drain_seconds=0.1)
     await client.app[keys.WORKERS].stop()  # nobody drains the queue
     for i in range(2):
         ok = await client.post(

@@ -37,7 +37,7 @@ import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
-from tests.loopback import free_port
+from tests.support.loopback import free_port
 
 VERSION = "7.5.1"
 MIN_NODE = 20  # unleash-server 7.x: engines node >= 20 (8.x needs 22)

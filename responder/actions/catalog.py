@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from responder.actions.registry import ActionRegistry, ActionSpec
+from responder.actions.base import ActionRegistry, ActionSpec
 from responder.models.plans import ActionClass
 
 

@@ -23,11 +23,16 @@ from typing import Any, Literal, NoReturn
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from responder.actions.http import parse_json_body
-from responder.actions.probes import auth_headers, describe_headers, validate_auth_env
-from responder.actions.registry import ActionContext, ActionSpec, StepResult
-from responder.core.allowlists import check_url, plain_base_url
-from responder.core.redaction import redact, truncate
+from responder.actions.base import ActionContext, ActionSpec, StepResult
+from responder.actions.calls import (
+    auth_headers,
+    check_env_name,
+    describe_headers,
+    fitted,
+    parse_json_body,
+)
+from responder.core.host_allowlists import check_url, plain_base_url
+from responder.core.redaction import redact
 from responder.errors import PermanentError, TemporaryError
 from responder.models.http import HttpRequest, HttpResponse
 from responder.models.plans import ActionClass
@@ -75,7 +80,7 @@ class CircuitBreakerParams(BaseModel):
     @field_validator("auth_header_env")
     @classmethod
     def _env_name(cls, value: str | None) -> str | None:
-        return validate_auth_env(value)
+        return None if value is None else check_env_name(value)
 
     @property
     def list_url(self) -> str:
@@ -210,22 +215,15 @@ async def _change(params: CircuitBreakerParams, ctx: ActionContext, update: Upda
             f"the POST reply said currentState={current}"
         )
         summary = f"breaker {params.name}: {update} posted (reply {current}; not verifiable)"
-        return _result(ok, summary, output, None, ctx)
+        return fitted(ctx, ok, summary, output, None)
     if after == expected:
         summary = f"breaker {params.name}: {before} -> {after} (verified)"
-        return _result(True, summary, output, True, ctx)
+        return fitted(ctx, True, summary, output, True)
     summary = (
         f"breaker {params.name}: {update} answered {reply.status} but it reads {after} "
         f"(expected {expected})"
     )
-    return _result(False, summary, output, False, ctx)
-
-
-def _result(
-    ok: bool, summary: str, output: dict[str, Any], verified: bool | None, ctx: ActionContext
-) -> StepResult:
-    fitted: dict[str, Any] = truncate(redact(output), ctx.output_max_bytes)
-    return StepResult(ok=ok, summary=summary, output=fitted, verified=verified)
+    return fitted(ctx, False, summary, output, False)
 
 
 async def _reset(params: CircuitBreakerParams, ctx: ActionContext) -> StepResult:

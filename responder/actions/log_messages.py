@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from responder.actions.registry import ActionContext, ActionSpec, StepResult
+from responder.actions.base import ActionContext, ActionSpec, StepResult
 from responder.core.redaction import redact
 from responder.models.plans import ActionClass
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TextIO
 
-from responder.actions.registry import default_registry
-from responder.adapters.rule_files import format_errors, load_rules
+from responder.actions.shipped import default_registry
+from responder.adapters.rule_files.loading import format_errors, load_rules
 from responder.core.severities import SeverityScale
 from responder.errors import RuleSetError
 from responder.settings import Settings
@@ -15,12 +15,12 @@ from responder.settings import Settings
 def check_rules(directory: Path | None, *, out: TextIO, err: TextIO) -> int:
     """Exit 0 when every rule loads, 1 with the errors on stderr otherwise."""
     settings = Settings()
-    target = directory or settings.rules_dir
+    target = directory or settings.rules.rules_dir
     try:
         rules = load_rules(
             target,
             known_actions=default_registry().names(),
-            severity=SeverityScale(settings.severity_levels),
+            severity=SeverityScale(settings.rules.severity_levels),
         )
     except RuleSetError as exc:
         err.write(format_errors(exc) + "\n")

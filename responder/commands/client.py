@@ -67,8 +67,10 @@ class ApiClient:
             ) from exc
 
     def _send(self, path: str, data: bytes | None = None) -> str:
-        headers = {"Authorization": f"Bearer {self._token}",
-                   "Accept": "application/json, text/markdown"}  # fmt: skip
+        headers = {
+            "Authorization": f"Bearer {self._token}",
+            "Accept": "application/json, text/markdown",
+        }
         if data is not None:
             headers["Content-Type"] = "application/json"
         # the scheme is http(s), checked by connect()
@@ -114,9 +116,11 @@ def approvals_command(
     if as_json:
         out.write(_dumps(decided))
     else:
-        out.write(f"{decided.get('state')}: approval {decided.get('approval_id')} "
-                  f"(run {decided.get('run_id')}, step {decided.get('step_id')}) "
-                  f"by {decided.get('decided_by')}\n")  # fmt: skip
+        out.write(
+            f"{decided.get('state')}: approval {decided.get('approval_id')} "
+            f"(run {decided.get('run_id')}, step {decided.get('step_id')}) "
+            f"by {decided.get('decided_by')}\n"
+        )
     return 0
 
 

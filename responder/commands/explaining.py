@@ -9,12 +9,13 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from responder.actions.catalog import PolicyCatalog
-from responder.actions.registry import default_registry
+from responder.actions.shipped import default_registry
 from responder.adapters.clock import SystemClock
-from responder.adapters.memory_coordinator import MemoryCoordinator
-from responder.adapters.rule_files import format_errors, load_rules
+from responder.adapters.coordination.memory import MemoryCoordinator
+from responder.adapters.rule_files.loading import format_errors, load_rules
 from responder.core.matching import RuleIndex
-from responder.core.normalising import parse_alertmanager, parse_grafana, parse_sentry
+from responder.core.normalising.alertmanager import parse_alertmanager, parse_grafana
+from responder.core.normalising.sentry import parse_sentry
 from responder.core.planning import PlanError, plan_rule
 from responder.core.severities import SeverityScale
 from responder.engine.gating import Gate, Verdict
@@ -78,14 +79,16 @@ def explain(
         return 1
     catalog = PolicyCatalog(
         default_registry(),
-        allowed_hosts=settings.http_allowed_hosts,
-        flag_file_dirs=settings.flagd_file_dirs,
-        allowed_namespaces=settings.k8s_allowed_namespaces,
+        allowed_hosts=settings.targets.http_allowed_hosts,
+        flag_file_dirs=settings.targets.flagd_file_dirs,
+        allowed_namespaces=settings.kubernetes.k8s_allowed_namespaces,
     )
-    scale = SeverityScale(settings.severity_levels)
+    scale = SeverityScale(settings.rules.severity_levels)
     try:
         rules = load_rules(
-            rules_dir or settings.rules_dir, known_actions=catalog.registry.names(), severity=scale
+            rules_dir or settings.rules.rules_dir,
+            known_actions=catalog.registry.names(),
+            severity=scale,
         )
     except RuleSetError as exc:
         err.write(format_errors(exc) + "\n")
@@ -105,7 +108,7 @@ def explain(
 async def _explain_alert(
     alert: Alert, index: RuleIndex, catalog: PolicyCatalog, settings: Settings
 ) -> dict[str, Any]:
-    gate = Gate(MemoryCoordinator(), dedup_ttl=timedelta(seconds=settings.dedup_ttl_seconds))
+    gate = Gate(MemoryCoordinator(), dedup_ttl=timedelta(seconds=settings.intake.dedup_ttl_seconds))
     rules: list[dict[str, Any]] = []
     for item in index.explain(alert, every_rule=len(index) <= 50):
         entry: dict[str, Any] = {
@@ -116,7 +119,7 @@ async def _explain_alert(
         }
         if item.matched:
             try:
-                plan = plan_rule(item.rule, alert, catalog, global_dry_run=settings.dry_run)
+                plan = plan_rule(item.rule, alert, catalog, global_dry_run=settings.runs.dry_run)
             except PlanError as exc:
                 entry["plan_error"] = str(exc)
             else:

@@ -14,10 +14,10 @@ from typing import TextIO
 
 from pydantic import ValidationError
 
-from responder.adapters.migrating import latest_version, migrate
-from responder.adapters.postgres_connections import describe
+from responder.adapters.connecting.postgres import describe
+from responder.adapters.store.postgres.migrating import latest_version, migrate
 from responder.errors import StoreUnavailableError
-from responder.settings import Settings
+from responder.settings import Settings, error_lines
 
 MIGRATE_TIMEOUT_FLOOR_SECONDS = 60.0
 
@@ -27,8 +27,8 @@ def load_settings(err: TextIO) -> Settings | None:
     try:
         return Settings()
     except ValidationError as exc:
-        for error in exc.errors():
-            err.write(f"invalid setting {'.'.join(map(str, error['loc']))}: {error['msg']}\n")
+        for line in error_lines(exc):
+            err.write(f"invalid setting {line}\n")
         return None
 
 
@@ -38,14 +38,15 @@ def migrate_command(*, out: TextIO, err: TextIO) -> int:
     settings = load_settings(err)
     if settings is None:
         return 2
-    if settings.database_url is None:
+    if settings.store.database_url is None:
         out.write(
             "RESPONDER_DATABASE_URL is not set: the embedded SQLite store "
-            f"({settings.sqlite_path}) migrates itself when responder opens it; nothing to do\n"
+            f"({settings.store.sqlite_path}) migrates itself when responder opens it; "
+            "nothing to do\n"
         )
         return 0
-    dsn = settings.database_url.get_secret_value()
-    timeout = max(settings.store_timeout_seconds, MIGRATE_TIMEOUT_FLOOR_SECONDS)
+    dsn = settings.store.database_url.get_secret_value()
+    timeout = max(settings.store.store_timeout_seconds, MIGRATE_TIMEOUT_FLOOR_SECONDS)
     try:
         applied = asyncio.run(migrate(dsn, timeout_seconds=timeout))
     except StoreUnavailableError as exc:

@@ -16,12 +16,12 @@ import socket
 from datetime import UTC, datetime, timedelta
 from typing import TextIO
 
-from responder.adapters.postgres_store import PostgresStore
-from responder.adapters.sqlite_store import SqliteStore
+from responder.adapters.store.postgres.store import PostgresStore
+from responder.adapters.store.sqlite.store import SqliteStore
 from responder.commands.migrating import load_settings
 from responder.errors import StoreUnavailableError
 from responder.models.durations import parse_duration
-from responder.ports import Store
+from responder.ports.store import Store
 from responder.settings import Settings
 
 PRUNE_TIMEOUT_FLOOR_SECONDS = 120.0
@@ -72,18 +72,20 @@ def prune_command(
 
 
 async def _prune(settings: Settings, cutoff: datetime, actor: str) -> int:
-    timeout = max(settings.store_timeout_seconds, PRUNE_TIMEOUT_FLOOR_SECONDS)
+    timeout = max(settings.store.store_timeout_seconds, PRUNE_TIMEOUT_FLOOR_SECONDS)
     store: Store
-    if settings.database_url is not None:
-        dsn = settings.database_url.get_secret_value()
+    if settings.store.database_url is not None:
+        dsn = settings.store.database_url.get_secret_value()
         store = await PostgresStore.open(dsn, timeout_seconds=timeout, pool_max=1)
     else:
-        if not settings.sqlite_path.exists():
+        if not settings.store.sqlite_path.exists():
             raise StoreUnavailableError(
-                f"no SQLite store at {settings.sqlite_path}; check RESPONDER_DATA_DIR (and "
+                f"no SQLite store at {settings.store.sqlite_path}; check RESPONDER_DATA_DIR (and "
                 "RESPONDER_DATABASE_URL, if the audit log is in PostgreSQL)"
             )
-        store = await SqliteStore.open(settings.sqlite_path, timeout_seconds=timeout, batch_max=1)
+        store = await SqliteStore.open(
+            settings.store.sqlite_path, timeout_seconds=timeout, batch_max=1
+        )
     try:
         return await store.prune_audit(cutoff, actor)
     finally:

@@ -18,7 +18,7 @@ from typing import Any, TextIO
 
 from pydantic import TypeAdapter
 
-from responder.actions.registry import default_registry
+from responder.actions.shipped import default_registry
 from responder.models.durations import format_duration
 from responder.models.rules import _MATCHER, _SEVERITY, _SLUG, _STEP_ID, Rule
 

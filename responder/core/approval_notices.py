@@ -45,9 +45,15 @@ def sink_params(
     if action == "notify.slack":
         params.setdefault("text", f"{title}\n{body}")
         params.setdefault("title", title)
-        params.setdefault("fields", {"rule": approval.rule_id, "step": approval.step_id,
-                                     "action": approval.action,
-                                     "expires": approval.expires_at.isoformat()})  # fmt: skip
+        params.setdefault(
+            "fields",
+            {
+                "rule": approval.rule_id,
+                "step": approval.step_id,
+                "action": approval.action,
+                "expires": approval.expires_at.isoformat(),
+            },
+        )
         if approve_url.startswith(("http://", "https://")):
             params.setdefault("link", approve_url)
     elif action == "notify.pagerduty":
@@ -58,9 +64,16 @@ def sink_params(
         params.setdefault("dedup_key", f"responder:approval:{approval.approval_id}")
         params.setdefault("custom_details", {"body": body, "approve_url": approve_url})
     else:  # notify.webhook and anything JSON-shaped
-        params.setdefault("json", {
-            "type": "approval_requested", "title": title, "text": body,
-            "approval": approval.model_dump(mode="json"), "run_id": run.run_id,
-            "approve_url": approve_url, "evidence": evidence(run, approval.step_id),
-        })  # fmt: skip
+        params.setdefault(
+            "json",
+            {
+                "type": "approval_requested",
+                "title": title,
+                "text": body,
+                "approval": approval.model_dump(mode="json"),
+                "run_id": run.run_id,
+                "approve_url": approve_url,
+                "evidence": evidence(run, approval.step_id),
+            },
+        )
     return params

@@ -47,21 +47,24 @@ def rollout_status(deployment: Deployment, generation: int) -> RolloutStatus:
     updated = deployment.updated_replicas
     if deployment.replicas is not None and updated < deployment.replicas:
         return RolloutStatus(
-            False, False,
+            False,
+            False,
             f'Waiting for deployment "{name}" rollout to finish: {updated} out of '
             f"{deployment.replicas} new replicas have been updated...",
-        )  # fmt: skip
+        )
     if deployment.status_replicas > updated:
         old = deployment.status_replicas - updated
         return RolloutStatus(
-            False, False,
+            False,
+            False,
             f'Waiting for deployment "{name}" rollout to finish: {old} old replicas are '
             "pending termination...",
-        )  # fmt: skip
+        )
     if deployment.available_replicas < updated:
         return RolloutStatus(
-            False, False,
+            False,
+            False,
             f'Waiting for deployment "{name}" rollout to finish: '
             f"{deployment.available_replicas} of {updated} updated replicas are available...",
-        )  # fmt: skip
+        )
     return RolloutStatus(True, False, f'deployment "{name}" successfully rolled out')

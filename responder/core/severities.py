@@ -1,7 +1,7 @@
 """The configurable severity ladder: level names to ranks, and `>= warning`-style comparisons.
 
 Pure: a `SeverityScale` is built once from a `Mapping[str, int]` (usually
-`Settings.severity_levels`) and answers questions about level names. Names are
+`settings.rules.severity_levels`) and answers questions about level names. Names are
 case-insensitive; several names may share a rank (`warn` and `warning`), and comparisons are
 on ranks, so `== warning` also holds for an alert whose severity is `warn`.
 """

@@ -247,10 +247,22 @@ def _parsed_expression(expr: str) -> nodes.Template:
 # without them reads exactly its loaded names; with them Jinja's own (slow: it runs the code
 # generator) scoping analysis decides.
 _BINDING_NODES: tuple[type[nodes.Node], ...] = (
-    nodes.For, nodes.Macro, nodes.CallBlock, nodes.Assign, nodes.AssignBlock, nodes.With,
-    nodes.FilterBlock, nodes.Scope, nodes.Import, nodes.FromImport, nodes.Include,
-    nodes.Extends, nodes.Block, nodes.OverlayScope, nodes.ScopedEvalContextModifier,
-)  # fmt: skip
+    nodes.For,
+    nodes.Macro,
+    nodes.CallBlock,
+    nodes.Assign,
+    nodes.AssignBlock,
+    nodes.With,
+    nodes.FilterBlock,
+    nodes.Scope,
+    nodes.Import,
+    nodes.FromImport,
+    nodes.Include,
+    nodes.Extends,
+    nodes.Block,
+    nodes.OverlayScope,
+    nodes.ScopedEvalContextModifier,
+)
 
 
 def _references(tree: nodes.Template) -> References:

@@ -94,12 +94,14 @@ def build_timeline(
             seen_steps.add(event.step_id)
             entries.append(_step_entry(event.at, _step_for(run, event), event))
         elif event.kind.value.startswith("approval_"):
-            entries.append(TimelineEntry(at=event.at, kind=TimelineKind.APPROVAL,
-                                         text=_approval_text(event)))  # fmt: skip
+            entries.append(
+                TimelineEntry(at=event.at, kind=TimelineKind.APPROVAL, text=_approval_text(event))
+            )
         elif event.kind in _END_KINDS:
             ended = True
-            entries.append(TimelineEntry(at=event.at, kind=TimelineKind.RESOLUTION,
-                                         text=_end_text(event, run)))  # fmt: skip
+            entries.append(
+                TimelineEntry(at=event.at, kind=TimelineKind.RESOLUTION, text=_end_text(event, run))
+            )
         elif event.kind is AuditKind.RUN_DELAYED:
             text = f"waiting for the rule's `for:` delay until {event.details.get('until', '?')}"
             entries.append(TimelineEntry(at=event.at, kind=TimelineKind.NOTE, text=text))
@@ -159,8 +161,9 @@ def _step_entry(at: datetime, step: StepRecord, event: AuditEvent | None) -> Tim
     if state is StepState.SKIPPED:
         reason = (event.reason if event else None) or step.reason or "no reason recorded"
         return TimelineEntry(at=at, kind=kind, text=f"{label} skipped: {reason}")
-    finding = _finding(step.output, str(details.get("error") or step.error or ""),
-                       details.get("summary"))  # fmt: skip
+    finding = _finding(
+        step.output, str(details.get("error") or step.error or ""), details.get("summary")
+    )
     if state is StepState.SUCCEEDED:
         text = f"{label} ok"
     elif state is StepState.FAILED:

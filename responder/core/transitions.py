@@ -30,19 +30,37 @@ STEP_MOVES: dict[StepState, frozenset[StepState]] = {
 
 RUN_MOVES: dict[RunState, frozenset[RunState]] = {
     RunState.PENDING: frozenset(
-        {RunState.RUNNING, RunState.WAITING_APPROVAL, RunState.SKIPPED, RunState.CANCELLED,
-         RunState.ABANDONED, RunState.PENDING}
+        {
+            RunState.RUNNING,
+            RunState.WAITING_APPROVAL,
+            RunState.SKIPPED,
+            RunState.CANCELLED,
+            RunState.ABANDONED,
+            RunState.PENDING,
+        }
     ),
     RunState.WAITING_APPROVAL: frozenset(
-        {RunState.RUNNING, RunState.SKIPPED, RunState.CANCELLED, RunState.ABANDONED,
-         RunState.FAILED, RunState.SUCCEEDED}
+        {
+            RunState.RUNNING,
+            RunState.SKIPPED,
+            RunState.CANCELLED,
+            RunState.ABANDONED,
+            RunState.FAILED,
+            RunState.SUCCEEDED,
+        }
     ),
     RunState.RUNNING: frozenset(
-        {RunState.WAITING_APPROVAL, RunState.SUCCEEDED, RunState.FAILED, RunState.SKIPPED,
-         RunState.CANCELLED, RunState.ABANDONED}
+        {
+            RunState.WAITING_APPROVAL,
+            RunState.SUCCEEDED,
+            RunState.FAILED,
+            RunState.SKIPPED,
+            RunState.CANCELLED,
+            RunState.ABANDONED,
+        }
     ),
     **{state: frozenset() for state in TERMINAL_RUN_STATES},
-}  # fmt: skip
+}
 
 
 class InvalidTransitionError(ValueError):

@@ -9,8 +9,8 @@ from typing import Any
 
 import structlog
 
+from responder.actions.base import ActionContext
 from responder.actions.catalog import PolicyCatalog
-from responder.actions.registry import ActionContext
 from responder.core.approval_notices import sink_params
 from responder.errors import ResponderError
 from responder.models.approvals import Approval
@@ -58,9 +58,20 @@ class ApprovalNotifier:
             async with asyncio.timeout(SINK_TIMEOUT_SECONDS):
                 result = await spec.run(model, context)
         except (ResponderError, TimeoutError) as exc:
-            log.warning("approval_notice_failed", sink=sink.action, run_id=run.run_id,
-                        approval_id=approval.approval_id, error=str(exc))  # fmt: skip
+            log.warning(
+                "approval_notice_failed",
+                sink=sink.action,
+                run_id=run.run_id,
+                approval_id=approval.approval_id,
+                error=str(exc),
+            )
             return False
-        log.info("approval_notice_sent", sink=sink.action, ok=result.ok, run_id=run.run_id,
-                 approval_id=approval.approval_id, summary=result.summary)  # fmt: skip
+        log.info(
+            "approval_notice_sent",
+            sink=sink.action,
+            ok=result.ok,
+            run_id=run.run_id,
+            approval_id=approval.approval_id,
+            summary=result.summary,
+        )
         return result.ok

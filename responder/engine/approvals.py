@@ -21,7 +21,8 @@ from responder.errors import ResponderError
 from responder.models.approvals import Approval, ApprovalState
 from responder.models.plans import PlannedStep
 from responder.models.runs import AuditKind, RunRecord, RunState, SkipReason, StepState
-from responder.ports import Clock, Store
+from responder.ports.clock import Clock
+from responder.ports.store import AlertLog, ApprovalStore, RunStore
 
 log = structlog.get_logger("responder.engine")
 
@@ -51,10 +52,23 @@ class Decision:
 class ApprovalDesk:
     """Everything about approvals that touches runs; safe with many replicas (CAS)."""
 
-    def __init__(self, store: Store, recorder: RunRecorder, clock: Clock, *,
-                 rulebook: RuleBook, catalog_owner: Executor, instance_id: str,
-                 dry_run: bool, public_url: str | None) -> None:  # fmt: skip
-        self._store = store
+    def __init__(
+        self,
+        *,
+        approval_store: ApprovalStore,
+        run_store: RunStore,
+        alert_log: AlertLog,
+        recorder: RunRecorder,
+        clock: Clock,
+        rulebook: RuleBook,
+        catalog_owner: Executor,
+        instance_id: str,
+        dry_run: bool,
+        public_url: str | None,
+    ) -> None:
+        self._approval_store = approval_store
+        self._run_store = run_store
+        self._alert_log = alert_log
         self._recorder = recorder
         self._clock = clock
         self._rulebook = rulebook
@@ -70,32 +84,49 @@ class ApprovalDesk:
         return f"{self._public_url}/v1/approvals/{approval_id}/approve"
 
     async def request(
-        self, run: RunRecord, planned: PlannedStep, params: dict[str, object] | None,
+        self,
+        run: RunRecord,
+        planned: PlannedStep,
+        params: dict[str, object] | None,
         reason: str,
-    ) -> Approval:  # fmt: skip
+    ) -> Approval:
         """Record an approval request for a parked step, and audit it with its URL."""
         now = self._clock.now()
         approval = Approval(
-            approval_id=uuid.uuid4().hex, run_id=run.run_id, step_id=planned.step_id,
-            rule_id=run.rule_id, reason=reason, requested_at=now,
-            expires_at=now + (planned.approval_ttl or DEFAULT_TTL), approvers=planned.approvers,
-            action=planned.action, params=dict(params) if params is not None else None,
-        )  # fmt: skip
-        await self._store.save_approval(approval)
+            approval_id=uuid.uuid4().hex,
+            run_id=run.run_id,
+            step_id=planned.step_id,
+            rule_id=run.rule_id,
+            reason=reason,
+            requested_at=now,
+            expires_at=now + (planned.approval_ttl or DEFAULT_TTL),
+            approvers=planned.approvers,
+            action=planned.action,
+            params=dict(params) if params is not None else None,
+        )
+        await self._approval_store.save_approval(approval)
         await self._recorder.audit(
-            AuditKind.APPROVAL_REQUESTED, run, step_id=planned.step_id, reason=reason,
-            details={"approval_id": approval.approval_id, "action": planned.action,
-                     "expires_at": approval.expires_at.isoformat(),
-                     "approve_url": self.approve_url(approval.approval_id)},
-        )  # fmt: skip
+            AuditKind.APPROVAL_REQUESTED,
+            run,
+            step_id=planned.step_id,
+            reason=reason,
+            details={
+                "approval_id": approval.approval_id,
+                "action": planned.action,
+                "expires_at": approval.expires_at.isoformat(),
+                "approve_url": self.approve_url(approval.approval_id),
+            },
+        )
         if self.notifier is not None:
-            self._track(self.notifier.notify(approval, run, self.approve_url(approval.approval_id)),
-                        f"responder-notice:{approval.approval_id}")  # fmt: skip
+            self._track(
+                self.notifier.notify(approval, run, self.approve_url(approval.approval_id)),
+                f"responder-notice:{approval.approval_id}",
+            )
         return approval
 
     async def decide(self, approval_id: str, decision: Decision) -> Approval:
         """Approve or reject once; raises ApprovalError (404, 403, 409) otherwise."""
-        current = await self._store.get_approval(approval_id)
+        current = await self._approval_store.get_approval(approval_id)
         if current is None:
             raise ApprovalError(404, f"no approval {approval_id!r}; list them at /v1/approvals")
         if current.state is not ApprovalState.PENDING:
@@ -106,50 +137,71 @@ class ApprovalDesk:
             raise ApprovalError(409, "approval expired before the decision", current)
         allowed = current.approvers
         if allowed and decision.approver not in allowed and not (decision.groups & set(allowed)):
-            raise ApprovalError(403, f"{decision.approver} may not decide this step; "
-                                     f"allowed: {', '.join(allowed)}", current)  # fmt: skip
+            raise ApprovalError(
+                403,
+                f"{decision.approver} may not decide this step; allowed: {', '.join(allowed)}",
+                current,
+            )
         state = ApprovalState.APPROVED if decision.approve else ApprovalState.REJECTED
-        decided = current.model_copy(update={
-            "state": state, "decided_by": decision.approver, "decided_at": now,
-            "comment": decision.comment, "source_ip": decision.source_ip,
-        })  # fmt: skip
-        if not await self._store.replace_approval_if(decided, ApprovalState.PENDING):
-            latest = await self._store.get_approval(approval_id)
+        decided = current.model_copy(
+            update={
+                "state": state,
+                "decided_by": decision.approver,
+                "decided_at": now,
+                "comment": decision.comment,
+                "source_ip": decision.source_ip,
+            }
+        )
+        if not await self._approval_store.replace_approval_if(decided, ApprovalState.PENDING):
+            latest = await self._approval_store.get_approval(approval_id)
             raise ApprovalError(409, "another decision came first", latest)
-        run = await self._store.get_run(current.run_id)
+        run = await self._run_store.get_run(current.run_id)
         kind = AuditKind.APPROVAL_GRANTED if decision.approve else AuditKind.APPROVAL_REJECTED
         await self._recorder.audit(
-            kind, run, step_id=current.step_id, actor=decision.approver,
-            reason=decision.comment, details={"approval_id": approval_id,
-                                              "source_ip": decision.source_ip or ""},
-        )  # fmt: skip
+            kind,
+            run,
+            step_id=current.step_id,
+            actor=decision.approver,
+            reason=decision.comment,
+            details={"approval_id": approval_id, "source_ip": decision.source_ip or ""},
+        )
         self._resume_later(decided)
         return decided
 
     async def expire_due(self) -> int:
         """Expire pending approvals past their time; their steps are skipped, runs go on."""
         expired = 0
-        for approval in await self._store.expired_approvals(self._clock.now(), 50):
+        for approval in await self._approval_store.expired_approvals(self._clock.now(), 50):
             if await self._close(approval, ApprovalState.EXPIRED, None):
                 expired += 1
         return expired
 
     async def cancel_for_run(self, run_id: str) -> None:
         """A resolved alert cancelled the run: its pending approvals are cancelled too."""
-        for approval in await self._store.list_approvals(ApprovalState.PENDING, run_id=run_id):
-            update = {"state": ApprovalState.CANCELLED, "decided_at": self._clock.now(),
-                      "comment": SkipReason.ALERT_RESOLVED.value}  # fmt: skip
+        for approval in await self._approval_store.list_approvals(
+            ApprovalState.PENDING, run_id=run_id
+        ):
+            update = {
+                "state": ApprovalState.CANCELLED,
+                "decided_at": self._clock.now(),
+                "comment": SkipReason.ALERT_RESOLVED.value,
+            }
             done = approval.model_copy(update=update)
-            await self._store.replace_approval_if(done, ApprovalState.PENDING)
+            await self._approval_store.replace_approval_if(done, ApprovalState.PENDING)
 
     async def _close(self, approval: Approval, state: ApprovalState, actor: str | None) -> bool:
-        done = approval.model_copy(update={"state": state, "decided_at": self._clock.now(),
-                                           "decided_by": actor})  # fmt: skip
-        if not await self._store.replace_approval_if(done, ApprovalState.PENDING):
+        done = approval.model_copy(
+            update={"state": state, "decided_at": self._clock.now(), "decided_by": actor}
+        )
+        if not await self._approval_store.replace_approval_if(done, ApprovalState.PENDING):
             return False
-        run = await self._store.get_run(approval.run_id)
-        await self._recorder.audit(AuditKind.APPROVAL_EXPIRED, run, step_id=approval.step_id,
-                                   details={"approval_id": approval.approval_id})  # fmt: skip
+        run = await self._run_store.get_run(approval.run_id)
+        await self._recorder.audit(
+            AuditKind.APPROVAL_EXPIRED,
+            run,
+            step_id=approval.step_id,
+            details={"approval_id": approval.approval_id},
+        )
         self._resume_later(done)
         return True
 
@@ -170,7 +222,7 @@ class ApprovalDesk:
             log.exception("resume_failed", run_id=approval.run_id)
 
     async def _continue(self, approval: Approval) -> None:
-        run = await self._store.get_run(approval.run_id)
+        run = await self._run_store.get_run(approval.run_id)
         if run is None or run.state is not RunState.WAITING_APPROVAL:
             return
         now = self._clock.now()
@@ -179,17 +231,20 @@ class ApprovalDesk:
             approval.state is not ApprovalState.APPROVED
             and step.state is StepState.WAITING_APPROVAL
         ):
-            reason = (SkipReason.APPROVAL_REJECTED if approval.state is ApprovalState.REJECTED
-                      else SkipReason.APPROVAL_EXPIRED)  # fmt: skip
+            reason = (
+                SkipReason.APPROVAL_REJECTED
+                if approval.state is ApprovalState.REJECTED
+                else SkipReason.APPROVAL_EXPIRED
+            )
             run = replace_step(
                 run, move_step(step, StepState.SKIPPED, now, reason=reason.value), now
             )
         running = move_run(run, RunState.RUNNING, now).model_copy(
             update={"owner": self._instance_id}
         )
-        if not await self._store.replace_run_if(running, RunState.WAITING_APPROVAL):
+        if not await self._run_store.replace_run_if(running, RunState.WAITING_APPROVAL):
             return  # another replica resumed it, or the alert resolved meanwhile
-        stored = await self._store.get_alert(run.alert_id)
+        stored = await self._alert_log.get_alert(run.alert_id)
         loaded = self._rulebook.current.rule(run.rule_id)
         if stored is None or loaded is None:
             await self._executor.finish_without(running, SkipReason.RULE_DISABLED)

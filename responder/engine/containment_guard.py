@@ -11,7 +11,7 @@ from responder.errors import CoordinationUnavailableError
 from responder.models.plans import PlannedStep
 from responder.models.rules import Budget
 from responder.models.runs import RunRecord, SkipReason
-from responder.ports import Coordinator
+from responder.ports.coordination import Coordinator
 
 STORM_KEY = "storm:containment"
 LOCK_MARGIN = timedelta(seconds=30)

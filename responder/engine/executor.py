@@ -7,8 +7,8 @@ import time
 from collections.abc import Awaitable, Callable, Collection
 from typing import Any
 
+from responder.actions.base import ActionContext, StepResult
 from responder.actions.catalog import PolicyCatalog
-from responder.actions.registry import ActionContext, StepResult
 from responder.core.planning import PlanError, render_step_params, step_view
 from responder.core.redaction import redact, truncate
 from responder.core.templating import build_context, evaluate_condition
@@ -34,7 +34,7 @@ from responder.models.runs import (
     StepRecord,
     StepState,
 )
-from responder.ports import Clock
+from responder.ports.clock import Clock
 
 ContextFactory = Callable[[str, str, str], ActionContext]
 """(run_id, rule_id, step_id) -> the ports and limits an action may use."""

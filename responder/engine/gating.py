@@ -11,7 +11,7 @@ from responder.models.alerts import Alert
 from responder.models.durations import format_duration
 from responder.models.plans import Plan
 from responder.models.runs import SkipReason
-from responder.ports import Coordinator
+from responder.ports.coordination import Coordinator
 
 
 class Verdict(StrEnum):

@@ -10,7 +10,8 @@ from responder.errors import ResponderError
 from responder.metrics import Metrics
 from responder.models.alerts import Alert, Delivery
 from responder.models.runs import StoredAlert
-from responder.ports import Clock, Store
+from responder.ports.clock import Clock
+from responder.ports.store import AlertLog
 
 
 class QueueFullError(ResponderError):
@@ -104,7 +105,7 @@ class Intake:
 
     def __init__(
         self,
-        store: Store,
+        alert_log: AlertLog,
         queue: AlertQueue,
         metrics: Metrics,
         clock: Clock,
@@ -112,7 +113,7 @@ class Intake:
         retry_after: int,
         needs_processing: Callable[[Alert], bool],
     ) -> None:
-        self._store = store
+        self._alert_log = alert_log
         self._queue = queue
         self._metrics = metrics
         self._clock = clock
@@ -145,7 +146,7 @@ class Intake:
         if count:
             self._queue.reserve(count, self._retry_after)
         try:
-            stored = await self._store.record_delivery(
+            stored = await self._alert_log.record_delivery(
                 delivery, self._clock.now(), settled=[not w for w in wanted]
             )
         except BaseException:

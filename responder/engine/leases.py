@@ -12,7 +12,9 @@ from responder.core.transitions import cancel_open_steps, move_run
 from responder.engine.recording import RunRecorder
 from responder.errors import CoordinationUnavailableError
 from responder.models.runs import AuditKind, RunState
-from responder.ports import Clock, Coordinator, Store
+from responder.ports.clock import Clock
+from responder.ports.coordination import Coordinator
+from responder.ports.store import RunStore
 
 log = structlog.get_logger("responder.engine")
 
@@ -27,7 +29,7 @@ class Leases:
     def __init__(
         self,
         coordinator: Coordinator,
-        store: Store,
+        run_store: RunStore,
         recorder: RunRecorder,
         clock: Clock,
         *,
@@ -35,7 +37,7 @@ class Leases:
         lease: timedelta,
     ) -> None:
         self._coordinator = coordinator
-        self._store = store
+        self._run_store = run_store
         self._recorder = recorder
         self._clock = clock
         self.instance_id = instance_id
@@ -62,7 +64,7 @@ class Leases:
         When coordination is unavailable nothing is abandoned (liveness is unknown).
         """
         abandoned = 0
-        for run in await self._store.open_runs():
+        for run in await self._run_store.open_runs():
             starting = run.state is RunState.PENDING and run.not_before is None
             if run.state is not RunState.RUNNING and not starting:
                 continue
@@ -74,11 +76,13 @@ class Leases:
             now = self._clock.now()
             done = cancel_open_steps(run, now, "abandoned")
             done = move_run(done, RunState.ABANDONED, now, ABANDON_REASON)
-            if await self._store.replace_run_if(done, run.state):
+            if await self._run_store.replace_run_if(done, run.state):
                 await self._recorder.audit(
-                    AuditKind.RUN_ABANDONED, done, reason=ABANDON_REASON,
+                    AuditKind.RUN_ABANDONED,
+                    done,
+                    reason=ABANDON_REASON,
                     details={"owner": run.owner or "", "swept_by": self.instance_id},
-                )  # fmt: skip
+                )
                 self._recorder.run_finished(done)
                 abandoned += 1
         return abandoned

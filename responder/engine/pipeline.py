@@ -30,7 +30,8 @@ from responder.models.runs import (
     StepRecord,
     StoredAlert,
 )
-from responder.ports import Clock, Store
+from responder.ports.clock import Clock
+from responder.ports.store import AlertLog, RunStore
 
 log = structlog.get_logger("responder.engine")
 
@@ -62,7 +63,8 @@ class Pipeline:
         gate: Gate,
         executor: Executor,
         recorder: RunRecorder,
-        store: Store,
+        alert_log: AlertLog,
+        run_store: RunStore,
         clock: Clock,
         metrics: Metrics,
         dry_run: bool,
@@ -73,7 +75,8 @@ class Pipeline:
         self._gate = gate
         self._executor = executor
         self._recorder = recorder
-        self._store = store
+        self._alert_log = alert_log
+        self._run_store = run_store
         self._clock = clock
         self._metrics = metrics
         self._dry_run = dry_run
@@ -105,31 +108,35 @@ class Pipeline:
         for loaded in snapshot.index.match(alert):
             self._metrics.rule_matches.labels(rule=loaded.rule.id).inc()
             await self._handle(loaded, stored)
-        await self._store.mark_alert_processed(stored.alert_id, self._clock.now())
+        await self._alert_log.mark_alert_processed(stored.alert_id, self._clock.now())
         self.recovered.discard(stored.alert_id)
 
     async def _orphaned_claim(self, rule_id: str, stored: StoredAlert) -> bool:
         """A recovered alert's claim with no run behind it: the process that claimed it died
         between the claim and saving the run. Another live replica gets `orphan_grace` to
         save a run it claimed; if none appears, the claim is an orphan."""
-        if await self._store.has_run(rule_id, stored.alert):
+        if await self._run_store.has_run(rule_id, stored.alert):
             return False
         await asyncio.sleep(self.orphan_grace)
-        if await self._store.has_run(rule_id, stored.alert):
+        if await self._run_store.has_run(rule_id, stored.alert):
             return False
-        log.warning("claim_orphaned", rule=rule_id, alert_id=stored.alert_id,
-                    detail="claimed before a crash but never run; running it now")  # fmt: skip
+        log.warning(
+            "claim_orphaned",
+            rule=rule_id,
+            alert_id=stored.alert_id,
+            detail="claimed before a crash but never run; running it now",
+        )
         return True
 
     async def cancel_waiting(self, alert: Alert) -> None:
         """A resolved alert ends its runs still waiting for `for:` or for an approval."""
-        for run in await self._store.open_runs(alert.source, alert.fingerprint):
+        for run in await self._run_store.open_runs(alert.source, alert.fingerprint):
             if run.state not in _WAITING:
                 continue
             now = self._clock.now()
             reason = SkipReason.ALERT_RESOLVED.value
             done = move_run(cancel_open_steps(run, now, reason), RunState.CANCELLED, now, reason)
-            if await self._store.replace_run_if(done, run.state):
+            if await self._run_store.replace_run_if(done, run.state):
                 if self.on_cancel is not None:
                     await self.on_cancel(run.run_id)
                 await self._recorder.audit(AuditKind.RUN_CANCELLED, done, reason=reason)
@@ -142,7 +149,7 @@ class Pipeline:
         if claimed is not None and claimed.reason is SkipReason.DUPLICATE:
             if recovered and await self._orphaned_claim(rule.id, stored):
                 claimed = None  # the crashed process claimed it and made no run: take over
-        elif (recovered or not self.claims_are_durable) and await self._store.has_run(
+        elif (recovered or not self.claims_are_durable) and await self._run_store.has_run(
             rule.id, alert
         ):
             claimed = GateDecision(
@@ -150,23 +157,33 @@ class Pipeline:
             )
         if claimed is not None and claimed.reason is SkipReason.DUPLICATE:
             await self._recorder.audit(
-                AuditKind.RUN_SKIPPED, rule_id=rule.id, alert_id=stored.alert_id,
-                reason=SkipReason.DUPLICATE.value, details={"detail": claimed.detail},
-            )  # fmt: skip
+                AuditKind.RUN_SKIPPED,
+                rule_id=rule.id,
+                alert_id=stored.alert_id,
+                reason=SkipReason.DUPLICATE.value,
+                details={"detail": claimed.detail},
+            )
             for step in rule.steps:
                 self._metrics.steps.labels(step.action, "skipped", "duplicate").inc()
             return
         try:
             plan = plan_rule(loaded, alert, self._catalog, global_dry_run=self._dry_run)
         except PlanError as exc:
-            run = self._new_run(rule.id, stored, now, None, self._dry_run or rule.dry_run,
-                                [(s.id, s.action) for s in rule.steps])  # fmt: skip
+            run = self._new_run(
+                rule.id,
+                stored,
+                now,
+                None,
+                self._dry_run or rule.dry_run,
+                [(s.id, s.action) for s in rule.steps],
+            )
             await self._skip(run, SkipReason.PLAN_INVALID, str(exc))
             return
         # without coordination (claimed is a degraded decision) containment stays blocked
         decision = claimed if claimed is not None else await self._gate.admit(plan, alert, now)
-        run = self._new_run(rule.id, stored, now, plan, plan.dry_run,
-                            [(s.step_id, s.action) for s in plan.steps])  # fmt: skip
+        run = self._new_run(
+            rule.id, stored, now, plan, plan.dry_run, [(s.step_id, s.action) for s in plan.steps]
+        )
         if decision.verdict is Verdict.DELAY:
             run = run.model_copy(update={"not_before": decision.until})
         details = {"alert": alert.name, "guard_key": plan.guard_key}
@@ -194,12 +211,12 @@ class Pipeline:
         owner), then the guards (cooldown, budget) are applied to it.
         """
         claimed: list[Claimed] = []
-        for run in await self._store.due_runs(self._clock.now(), limit):
+        for run in await self._run_store.due_runs(self._clock.now(), limit):
             now = self._clock.now()
             running = move_run(run, RunState.RUNNING, now).model_copy(
                 update={"owner": self.instance_id}
             )
-            if not await self._store.replace_run_if(running, RunState.PENDING):
+            if not await self._run_store.replace_run_if(running, RunState.PENDING):
                 continue  # another replica took it, or a resolution cancelled it
             ready = await self._replan(running)
             if ready is not None:
@@ -207,7 +224,7 @@ class Pipeline:
         return claimed
 
     async def _replan(self, run: RunRecord) -> Claimed | None:
-        stored = await self._store.get_alert(run.alert_id)
+        stored = await self._alert_log.get_alert(run.alert_id)
         loaded = self.rulebook.current.rule(run.rule_id)
         if stored is None or loaded is None or not loaded.rule.enabled:
             await self._skip(run, SkipReason.RULE_DISABLED, "the rule is gone or disabled")

@@ -9,7 +9,8 @@ import structlog
 
 from responder.metrics import Metrics
 from responder.models.runs import AuditEvent, AuditKind, RunRecord, StepRecord, StepState
-from responder.ports import Clock, Store
+from responder.ports.clock import Clock
+from responder.ports.store import AuditLog, RunStore
 
 log = structlog.get_logger("responder.engine")
 
@@ -42,8 +43,11 @@ class EventFields(TypedDict, total=False):
 class RunRecorder:
     """Writes every decision about a run to the store, the audit log, metrics and logs."""
 
-    def __init__(self, store: Store, metrics: Metrics, clock: Clock) -> None:
-        self._store = store
+    def __init__(
+        self, *, run_store: RunStore, audit_log: AuditLog, metrics: Metrics, clock: Clock
+    ) -> None:
+        self._run_store = run_store
+        self._audit_log = audit_log
         self._metrics = metrics
         self._clock = clock
         self._deferred: dict[str, list[AuditEvent]] = {}  # by run id, see `defer`
@@ -75,7 +79,7 @@ class RunRecorder:
         """`save_run` with the run's deferred events first (announced once written)."""
         earlier = self._deferred.pop(run.run_id, [])
         try:
-            await self._store.save_run(run, [*earlier, *events])
+            await self._run_store.save_run(run, [*earlier, *events])
         except BaseException:
             if earlier:  # not written: they wait for the next save
                 self._deferred[run.run_id] = earlier + self._deferred.get(run.run_id, [])
@@ -85,7 +89,7 @@ class RunRecorder:
 
     async def latest(self, run: RunRecord) -> RunRecord:
         """The run as last saved (falls back to `run` if the store has none)."""
-        return await self._store.get_run(run.run_id) or run
+        return await self._run_store.get_run(run.run_id) or run
 
     async def audit(
         self, kind: AuditKind, run: RunRecord | None = None, **fields: Unpack[EventFields]
@@ -93,7 +97,7 @@ class RunRecorder:
         """Append one audit event (and log it at the same time, with the same vocabulary)."""
         event = self.event(kind, run, **fields)
         earlier = self._deferred.pop(run.run_id, []) if run is not None else []
-        await self._store.append_audit([*earlier, event])
+        await self._audit_log.append_audit([*earlier, event])
         for written in (*earlier, event):
             self._announce(written)
 

@@ -8,20 +8,20 @@ import structlog
 
 from responder.engine.intake import AlertQueue
 from responder.models.runs import StoredAlert
-from responder.ports import Store
+from responder.ports.store import AlertLog
 
 log = structlog.get_logger("responder.engine")
 
 RECOVERY_BATCH = 100_000
 
 
-async def unprocessed_at_start(store: Store) -> list[StoredAlert]:
+async def unprocessed_at_start(alert_log: AlertLog) -> list[StoredAlert]:
     """Alerts a previous process acknowledged but never processed, oldest first.
 
     Read before the server accepts requests, so that alerts received from now on (which go
     to the queue directly) are never queued twice.
     """
-    pending = await store.unprocessed_alerts(RECOVERY_BATCH)
+    pending = await alert_log.unprocessed_alerts(RECOVERY_BATCH)
     if pending:
         log.info("alerts_recovered", count=len(pending))
     return pending

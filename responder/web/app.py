@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from responder.actions.base import ActionRegistry
 from responder.actions.catalog import PolicyCatalog
-from responder.actions.registry import ActionRegistry, default_registry
+from responder.actions.shipped import default_registry
 from responder.adapters.clock import SystemClock
 from responder.core.severities import SeverityScale
 from responder.engine.rulebook import RuleBook
 from responder.metrics import Metrics
-from responder.ports import Clock
+from responder.ports.clock import Clock
 from responder.settings import Settings
 from responder.web import approvals_api, keys, probes, rules_api, runs_api, webhooks
 from responder.web.identities import load_approvers, load_readers
@@ -35,16 +36,21 @@ def create_app(
     Raises RuleSetError when the rules directory does not load, ValueError when the approver
     tokens are malformed.
     """
-    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[problem_middleware])
+    app = web.Application(
+        client_max_size=settings.intake.max_body_bytes, middlewares=[problem_middleware]
+    )
     clock = clock or SystemClock()
     catalog = PolicyCatalog(
         registry or default_registry(),
-        allowed_hosts=settings.http_allowed_hosts,
-        flag_file_dirs=settings.flagd_file_dirs,
-        allowed_namespaces=settings.k8s_allowed_namespaces,
+        allowed_hosts=settings.targets.http_allowed_hosts,
+        flag_file_dirs=settings.targets.flagd_file_dirs,
+        allowed_namespaces=settings.kubernetes.k8s_allowed_namespaces,
     )
     snapshot = load_snapshot(
-        settings.rules_dir, catalog.registry.names(), SeverityScale(settings.severity_levels), clock
+        settings.rules.rules_dir,
+        catalog.registry.names(),
+        SeverityScale(settings.rules.severity_levels),
+        clock,
     )
     app[keys.SETTINGS] = settings
     app[keys.CLOCK] = clock

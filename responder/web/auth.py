@@ -21,11 +21,11 @@ def token_ok(request: web.Request, settings: Settings) -> bool:
     `authorization_credentials`) or HTTP Basic with the token as the password and any user
     name (Alertmanager `basic_auth`). With RESPONDER_INSECURE_NO_AUTH everything passes.
     """
-    if settings.insecure_no_auth:
+    if settings.access.insecure_no_auth:
         return True
-    if settings.webhook_token is None:
+    if settings.access.webhook_token is None:
         return False
-    token = settings.webhook_token.get_secret_value()
+    token = settings.access.webhook_token.get_secret_value()
     header = request.headers.get("Authorization")
     if bearer_matches(header, token):
         return True
@@ -41,7 +41,7 @@ def operator_ok(
     identity. The webhook token never reads: it is shared with every alert sender, and the
     operator API shows rendered steps and diagnostic evidence."""
     return (
-        settings.insecure_no_auth
+        settings.access.insecure_no_auth
         or authenticate(request, approvers) is not None
         or authenticate(request, request.app[keys.READERS]) is not None
         or proxy_identity(request, settings) is not None
@@ -51,15 +51,16 @@ def operator_ok(
 def sentry_ok(request: web.Request, body: bytes, settings: Settings) -> bool:
     """A valid `Sentry-Hook-Signature` over the raw body, or (legacy plugin, which cannot
     sign) the webhook token as a bearer header or `?token=` query parameter."""
-    if settings.insecure_no_auth:
+    if settings.access.insecure_no_auth:
         return True
-    secret = settings.sentry_client_secret
+    secret = settings.access.sentry_client_secret
     signature = request.headers.get("Sentry-Hook-Signature")
     if secret is not None and signature is not None:
         return verify_sentry_signature(body, secret.get_secret_value(), signature)
-    if settings.webhook_token is not None and "token" in request.query:
+    webhook_token = settings.access.webhook_token
+    if webhook_token is not None and "token" in request.query:
         return hmac.compare_digest(
-            request.query["token"].encode(), settings.webhook_token.get_secret_value().encode()
+            request.query["token"].encode(), webhook_token.get_secret_value().encode()
         )
     return signature is None and token_ok(request, settings)
 

@@ -54,14 +54,15 @@ def load_approvers(settings: Settings) -> tuple[Approver, ...]:
     must never be able to approve what they trigger.
     """
     found: list[Approver] = []
-    if settings.approver_tokens is not None:
-        found += parse_approvers(settings.approver_tokens.get_secret_value(),
-                                 "RESPONDER_APPROVER_TOKENS")  # fmt: skip
-    if settings.approver_tokens_file is not None:
-        path: Path = settings.approver_tokens_file
+    if settings.access.approver_tokens is not None:
+        found += parse_approvers(
+            settings.access.approver_tokens.get_secret_value(), "RESPONDER_APPROVER_TOKENS"
+        )
+    if settings.access.approver_tokens_file is not None:
+        path: Path = settings.access.approver_tokens_file
         found += parse_approvers(path.read_text(), str(path))
-    if settings.webhook_token is not None:
-        webhook = _digest(settings.webhook_token.get_secret_value())
+    if settings.access.webhook_token is not None:
+        webhook = _digest(settings.access.webhook_token.get_secret_value())
         if any(hmac.compare_digest(a.token_sha256, webhook) for a in found):
             raise ValueError("an approver token equals RESPONDER_WEBHOOK_TOKEN; use another token")
     return tuple(found)
@@ -69,10 +70,11 @@ def load_approvers(settings: Settings) -> tuple[Approver, ...]:
 
 def load_readers(settings: Settings) -> tuple[Approver, ...]:
     """Read-only identities from RESPONDER_READER_TOKENS (`name:token,...`): hashes only."""
-    if settings.reader_tokens is None:
+    if settings.access.reader_tokens is None:
         return ()
-    return tuple(parse_approvers(settings.reader_tokens.get_secret_value(),
-                                 "RESPONDER_READER_TOKENS"))  # fmt: skip
+    return tuple(
+        parse_approvers(settings.access.reader_tokens.get_secret_value(), "RESPONDER_READER_TOKENS")
+    )
 
 
 def proxy_identity(request: web.Request, settings: Settings) -> Approver | None:
@@ -81,19 +83,20 @@ def proxy_identity(request: web.Request, settings: Settings) -> Approver | None:
     Only when RESPONDER_TRUSTED_IDENTITY_HEADER is set, and only for requests whose peer
     address is one of RESPONDER_TRUSTED_PROXIES.
     """
-    header = settings.trusted_identity_header
+    header = settings.access.trusted_identity_header
     if not header or not request.remote:
         return None
     try:
         peer = ipaddress.ip_address(request.remote)
     except ValueError:
         return None
-    if not any(peer in ipaddress.ip_network(n, strict=False) for n in settings.trusted_proxies):
+    proxies = settings.access.trusted_proxies
+    if not any(peer in ipaddress.ip_network(n, strict=False) for n in proxies):
         return None
     name = request.headers.get(header, "").strip()
     if not name:
         return None
-    raw_groups = request.headers.get(settings.trusted_groups_header or "", "")
+    raw_groups = request.headers.get(settings.access.trusted_groups_header or "", "")
     groups = frozenset(g.strip() for g in raw_groups.split(",") if g.strip())
     return Approver(name, groups, b"")
 

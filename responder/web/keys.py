@@ -11,7 +11,11 @@ from responder.engine.pipeline import Pipeline
 from responder.engine.rulebook import RuleBook
 from responder.engine.workers import WorkerPool
 from responder.metrics import Metrics
-from responder.ports import Clock, Coordinator, HttpApi, KubeApi, Store
+from responder.ports.clock import Clock
+from responder.ports.coordination import Coordinator
+from responder.ports.http import HttpApi
+from responder.ports.kubernetes import KubeApi
+from responder.ports.store import Store
 from responder.settings import Settings
 from responder.web.identities import Approver
 from responder.web.received_log import ReceivedLog

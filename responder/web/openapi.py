@@ -1,121 +1,27 @@
 """`GET /openapi.json`: the OpenAPI 3.1 description of every route the app registers.
 
-Bodies are described by pydantic models (the records themselves, plus small views of what
-the handlers add around them), so the schemas follow the models as they change.
+Operations are described here; bodies by the pydantic models of `response_models` (and the
+request models of the handlers), so the schemas follow the models as they change.
 """
 
 from __future__ import annotations
 
 import functools
 import json
-from datetime import datetime
 from typing import Any, Literal
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from responder.core.timelines import TimelineEntry
-from responder.models.alerts import Alert, Source
-from responder.models.approvals import Approval, ApprovalState
-from responder.models.runs import AuditEvent, RunRecord, RunState
+from responder.models.alerts import Source
+from responder.models.approvals import ApprovalState
+from responder.models.runs import RunState
 from responder.web.approvals_api import DecisionBody
+from responder.web.response_models import RESPONSE_MODELS
 
 Json = dict[str, Any]
 REF = "#/components/schemas/{model}"
-
-
-class Problem(BaseModel):
-    """An RFC 9457 problem, as `responder.web.problems.problem` renders it."""
-
-    model_config = ConfigDict(extra="allow")
-
-    type: str
-    title: str
-    status: int
-    detail: str
-    field: str | None = None  # 400 on a webhook: the offending field
-    approval: Approval | None = None  # 403/409 on a decision: the approval as it stands
-
-
-class WebhookAck(BaseModel):
-    """202: the alerts are written down (or the delivery was ignored or a duplicate)."""
-
-    status: Literal["accepted", "ignored", "duplicate"]
-    alerts: int
-    ids: list[int] = []
-    truncated_alerts: int = 0
-
-
-class RunsPage(BaseModel):
-    """One page of runs; `next` is the `before` of the following page."""
-
-    runs: list[RunRecord]
-    next: str | None
-
-
-class RunDetail(RunRecord):
-    """One run with the alert that started it (null once pruned) and its audit trail."""
-
-    alert: Alert | None
-    audit: list[AuditEvent]
-
-
-class Timeline(BaseModel):
-    """A run's post-incident timeline, with the same entries rendered as Markdown."""
-
-    run_id: str
-    entries: list[TimelineEntry]
-    markdown: str
-
-
-class RuleView(BaseModel):
-    """One loaded rule (the rule file's fields) and where it was loaded from."""
-
-    model_config = ConfigDict(extra="allow")
-
-    id: str
-    location: str
-
-
-class RuleSet(BaseModel):
-    """The active rule set."""
-
-    digest: str
-    loaded_at: datetime
-    rules: list[RuleView]
-
-
-class ApprovalView(Approval):
-    """One approval with the URL that decides it."""
-
-    approve_url: str
-
-
-class ApprovalsPage(BaseModel):
-    """Approvals, newest first."""
-
-    approvals: list[ApprovalView]
-
-
-class Health(BaseModel):
-    """Liveness."""
-
-    status: Literal["ok"]
-
-
-class Readiness(BaseModel):
-    """Readiness, with what each check found."""
-
-    status: Literal["ready", "not ready"]
-    failing: list[str]
-    checks: dict[str, str]
-
-
-_RESPONSES: list[type[BaseModel]] = [
-    Problem, WebhookAck, RunsPage, RunDetail, Timeline, RuleSet, ApprovalsPage, Approval,
-    Health, Readiness,
-]  # fmt: skip
 _STR: Json = {"type": "string"}
 _READERS: list[Json] = [{"readerToken": []}, {"approverToken": []}]
 _WEBHOOK: list[Json] = [{"webhookToken": []}, {"webhookBasic": []}]
@@ -130,22 +36,31 @@ def _body(schema: Json | str, description: str, media: str = "application/json")
 
 def _problems(**statuses: str) -> Json:
     """Problem+json responses, keyed `s401="why"`."""
-    return {key[1:]: _body("Problem", why, "application/problem+json") for key, why in
-            statuses.items()}  # fmt: skip
+    return {
+        key[1:]: _body("Problem", why, "application/problem+json") for key, why in statuses.items()
+    }
 
 
 def _op(summary: str, security: list[Json], ok: Json, *params: Json, **problems: str) -> Json:
     status = "202" if summary.startswith("Webhook") else "200"
-    op = {"summary": summary, "security": security, "responses": {status: ok,
-          **_problems(**problems)}}  # fmt: skip
+    op = {
+        "summary": summary,
+        "security": security,
+        "responses": {status: ok, **_problems(**problems)},
+    }
     if params:
         op["parameters"] = list(params)
     return op
 
 
 def _query(name: str, description: str, schema: Json | None = None) -> Json:
-    return {"name": name, "in": "query", "required": False, "description": description,
-            "schema": schema or _STR}  # fmt: skip
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": schema or _STR,
+    }
 
 
 def _path(name: str) -> Json:
@@ -158,25 +73,45 @@ def _enum(values: Any) -> Json:
 
 
 def _webhook(sender: str, security: list[Json]) -> Json:
-    op = _op(f"Webhook from {sender}", security, _body("WebhookAck", "written down; 202 only then"),
-             s400="malformed JSON or a schema error naming the field", s401="bad credentials",
-             s413="body over RESPONDER_MAX_BODY_BYTES", s415="not JSON",
-             s503="queue full, store unavailable or draining; retry")  # fmt: skip
+    op = _op(
+        f"Webhook from {sender}",
+        security,
+        _body("WebhookAck", "written down; 202 only then"),
+        s400="malformed JSON or a schema error naming the field",
+        s401="bad credentials",
+        s413="body over RESPONDER_MAX_BODY_BYTES",
+        s415="not JSON",
+        s503="queue full, store unavailable or draining; retry",
+    )
     op["responses"]["503"]["headers"] = {"Retry-After": {"required": True, "schema": _STR}}
-    op["requestBody"] = {"required": True, "content": {"application/json": {"schema": {
-        "type": "object", "description": f"{sender}'s own payload"}}}}  # fmt: skip
+    op["requestBody"] = {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {"type": "object", "description": f"{sender}'s own payload"}
+            }
+        },
+    }
     return op
 
 
 def _decision(verb: str) -> Json:
-    op = _op(f"{verb} a pending step", [{"approverToken": []}], _body("Approval", "decided"),
-             _path("approval_id"), s400="the body is not {\"comment\": ...}",
-             s401="not an approver token (the webhook token cannot decide)",
-             s403="this approver may not decide this step", s404="no such approval",
-             s409="already decided or expired; `approval` is its current state",
-             s413="body over RESPONDER_MAX_BODY_BYTES")  # fmt: skip
-    op["requestBody"] = {"required": False, "content": {"application/json": {"schema": {
-        "$ref": REF.format(model="DecisionBody")}}}}  # fmt: skip
+    op = _op(
+        f"{verb} a pending step",
+        [{"approverToken": []}],
+        _body("Approval", "decided"),
+        _path("approval_id"),
+        s400='the body is not {"comment": ...}',
+        s401="not an approver token (the webhook token cannot decide)",
+        s403="this approver may not decide this step",
+        s404="no such approval",
+        s409="already decided or expired; `approval` is its current state",
+        s413="body over RESPONDER_MAX_BODY_BYTES",
+    )
+    op["requestBody"] = {
+        "required": False,
+        "content": {"application/json": {"schema": {"$ref": REF.format(model="DecisionBody")}}},
+    }
     return op
 
 
@@ -191,54 +126,96 @@ def _operations() -> dict[tuple[str, str], Json]:
         ("post", "/v1/webhooks/grafana"): _webhook("Grafana alerting", _WEBHOOK),
         ("post", "/v1/webhooks/sentry"): _webhook("Sentry", _SENTRY),
         ("get", "/v1/runs"): _op(
-            "Runs, newest first", _READERS, _body("RunsPage", "a page of runs"),
-            _query("rule", "rule id"), _query("status", "run state", _enum(RunState)),
-            _query("source", "alert source", _enum(Source)), _query("fingerprint", "alert"),
-            _query("since", "ISO-8601 time", since), _query("limit", "page size", limit),
+            "Runs, newest first",
+            _READERS,
+            _body("RunsPage", "a page of runs"),
+            _query("rule", "rule id"),
+            _query("status", "run state", _enum(RunState)),
+            _query("source", "alert source", _enum(Source)),
+            _query("fingerprint", "alert"),
+            _query("since", "ISO-8601 time", since),
+            _query("limit", "page size", limit),
             _query("before", "the `next` of the previous page"),
-            s400="invalid filter", s401="no reader token"),
+            s400="invalid filter",
+            s401="no reader token",
+        ),
         ("get", "/v1/runs/{run_id}"): _op(
-            "One run: steps, outputs, audit trail", _READERS, _body("RunDetail", "the run"),
-            _path("run_id"), s401="no reader token", s404="no such run"),
+            "One run: steps, outputs, audit trail",
+            _READERS,
+            _body("RunDetail", "the run"),
+            _path("run_id"),
+            s401="no reader token",
+            s404="no such run",
+        ),
         ("get", "/v1/runs/{run_id}/timeline"): _op(
-            "A run's timeline; format=markdown answers the Markdown alone", _READERS, timeline,
-            _path("run_id"), _query("format", "json or markdown", fmt),
-            s400="unknown format", s401="no reader token", s404="no such run"),
-        ("get", "/v1/rules"): _op("The active rule set", _READERS, _body("RuleSet", "rules"),
-                                  s401="no reader token"),
+            "A run's timeline; format=markdown answers the Markdown alone",
+            _READERS,
+            timeline,
+            _path("run_id"),
+            _query("format", "json or markdown", fmt),
+            s400="unknown format",
+            s401="no reader token",
+            s404="no such run",
+        ),
+        ("get", "/v1/rules"): _op(
+            "The active rule set", _READERS, _body("RuleSet", "rules"), s401="no reader token"
+        ),
         ("get", "/v1/approvals"): _op(
-            "Approvals, newest first", _READERS, _body("ApprovalsPage", "approvals"),
+            "Approvals, newest first",
+            _READERS,
+            _body("ApprovalsPage", "approvals"),
             _query("status", "approval state", _enum(ApprovalState)),
             _query("limit", "page size", {**limit, "default": 100}),
-            s400="invalid filter", s401="no reader token"),
+            s400="invalid filter",
+            s401="no reader token",
+        ),
         ("post", "/v1/approvals/{approval_id}/approve"): _decision("Approve"),
         ("post", "/v1/approvals/{approval_id}/reject"): _decision("Reject"),
         ("get", "/healthz"): _op("Liveness", [], _body("Health", "the loop answers")),
-        ("get", "/readyz"): {**_op("Readiness", [], _body("Readiness", "ready")), "responses": {
-            "200": _body("Readiness", "ready"), "503": _body("Readiness", "not ready")}},
+        ("get", "/readyz"): {
+            **_op("Readiness", [], _body("Readiness", "ready")),
+            "responses": {
+                "200": _body("Readiness", "ready"),
+                "503": _body("Readiness", "not ready"),
+            },
+        },
         ("get", "/metrics"): _op("Prometheus metrics", [], _body(_STR, "text", "text/plain")),
         ("get", "/ui"): _op("Operator page", [], _body(_STR, "the page", "text/html")),
         ("get", "/openapi.json"): _op("This document", [], _body({"type": "object"}, "3.1")),
-    }  # fmt: skip
+    }
 
 
 def _components() -> Json:
     modes: list[tuple[type[BaseModel], Literal["validation", "serialization"]]] = [
-        (m, "serialization") for m in _RESPONSES
+        (m, "serialization") for m in RESPONSE_MODELS
     ]
     _, top = models_json_schema([*modes, (DecisionBody, "validation")], ref_template=REF)
     bearer = {"type": "http", "scheme": "bearer"}
-    return {"schemas": top["$defs"], "securitySchemes": {
-        "webhookToken": {**bearer, "description": "RESPONDER_WEBHOOK_TOKEN"},
-        "webhookBasic": {"type": "http", "scheme": "basic",
-                         "description": "any user, RESPONDER_WEBHOOK_TOKEN as the password"},
-        "readerToken": {**bearer, "description": "a RESPONDER_READER_TOKENS token"},
-        "approverToken": {**bearer, "description": "a RESPONDER_APPROVER_TOKENS token"},
-        "sentrySignature": {"type": "apiKey", "in": "header", "name": "Sentry-Hook-Signature",
-                            "description": "hex HMAC-SHA256 of the body, client secret"},
-        "sentryLegacyToken": {"type": "apiKey", "in": "query", "name": "token",
-                              "description": "RESPONDER_WEBHOOK_TOKEN (legacy plugin)"},
-    }}  # fmt: skip
+    return {
+        "schemas": top["$defs"],
+        "securitySchemes": {
+            "webhookToken": {**bearer, "description": "RESPONDER_WEBHOOK_TOKEN"},
+            "webhookBasic": {
+                "type": "http",
+                "scheme": "basic",
+                "description": "any user, RESPONDER_WEBHOOK_TOKEN as the password",
+            },
+            "readerToken": {**bearer, "description": "a RESPONDER_READER_TOKENS token"},
+            "approverToken": {**bearer, "description": "a RESPONDER_APPROVER_TOKENS token"},
+            "sentrySignature": {
+                "type": "apiKey",
+                "in": "header",
+                "name": "Sentry-Hook-Signature",
+                "description": "hex HMAC-SHA256 of the body, client secret",
+            },
+            "sentryLegacyToken": {
+                "type": "apiKey",
+                "in": "query",
+                "name": "token",
+                "description": "RESPONDER_WEBHOOK_TOKEN (legacy plugin)",
+            },
+        },
+    }
 
 
 def build_document(routes: frozenset[tuple[str, str]]) -> Json:
@@ -252,8 +229,12 @@ def build_document(routes: frozenset[tuple[str, str]]) -> Json:
         if (method, path) in routes:
             paths.setdefault(path, {})[method] = operation
     info = {"title": "responder", "version": "1", "description": "Alerts in, audited runs out."}
-    return {"openapi": "3.1.0", "info": info, "paths": dict(sorted(paths.items())),
-            "components": _components()}  # fmt: skip
+    return {
+        "openapi": "3.1.0",
+        "info": info,
+        "paths": dict(sorted(paths.items())),
+        "components": _components(),
+    }
 
 
 def app_routes(app: web.Application) -> frozenset[tuple[str, str]]:

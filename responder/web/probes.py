@@ -6,6 +6,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from responder.errors import StoreUnavailableError
+from responder.ports.store import StoreLifecycle
 from responder.web import keys
 
 
@@ -21,8 +22,9 @@ async def readyz(request: web.Request) -> web.StreamResponse:
     checks: dict[str, str] = {}
     snapshot = app[keys.RULEBOOK].current
     checks["rules"] = f"{len(snapshot.rules)} loaded ({snapshot.digest})"
+    store: StoreLifecycle = app[keys.STORE]
     try:
-        await app[keys.STORE].check_writable()
+        await store.check_writable()
         checks["store"] = "writable"
     except StoreUnavailableError as exc:
         checks["store"] = str(exc)

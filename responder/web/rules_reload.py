@@ -12,12 +12,12 @@ from pathlib import Path
 import structlog
 from aiohttp import web
 
-from responder.adapters.rule_files import format_errors, load_rules
+from responder.adapters.rule_files.loading import format_errors, load_rules
 from responder.core.severities import SeverityScale
 from responder.engine.rulebook import RuleBook, RuleSnapshot
 from responder.errors import RuleSetError
 from responder.metrics import Metrics
-from responder.ports import Clock
+from responder.ports.clock import Clock
 from responder.web import keys
 
 log = structlog.get_logger("responder.rules")
@@ -58,7 +58,10 @@ def reload_rules(app: web.Application, trigger: str) -> bool:
     known = app[keys.CATALOG].registry.names()
     try:
         snapshot = load_snapshot(
-            settings.rules_dir, known, SeverityScale(settings.severity_levels), app[keys.CLOCK]
+            settings.rules.rules_dir,
+            known,
+            SeverityScale(settings.rules.severity_levels),
+            app[keys.CLOCK],
         )
     except RuleSetError as exc:
         metrics.rules_reloads.labels("rejected").inc()
@@ -93,14 +96,14 @@ async def reload_ctx(app: web.Application) -> AsyncIterator[None]:
         loop.add_signal_handler(signal.SIGHUP, hup.set)
 
     async def watch() -> None:
-        last = directory_state(settings.rules_dir)
+        last = directory_state(settings.rules.rules_dir)
         while True:
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(settings.rules_poll_seconds):
+                async with asyncio.timeout(settings.rules.rules_poll_seconds):
                     await hup.wait()
             trigger = "sighup" if hup.is_set() else "file_change"
             hup.clear()
-            state = directory_state(settings.rules_dir)
+            state = directory_state(settings.rules.rules_dir)
             if trigger == "sighup" or state != last:
                 last = state
                 reload_rules(app, trigger)

@@ -9,6 +9,7 @@ from pydantic import ValidationError
 
 from responder.models.alerts import Source
 from responder.models.runs import RunQuery, RunState
+from responder.ports.store import AlertLog, AuditLog, RunStore
 from responder.web import keys
 from responder.web.auth import operator_ok
 from responder.web.problems import problem
@@ -38,7 +39,8 @@ async def list_runs(request: web.Request) -> web.StreamResponse:
             f"{exc}; status is one of {states}, since is ISO-8601",
             slug="invalid-query",
         )
-    runs = await request.app[keys.STORE].list_runs(query)
+    run_store: RunStore = request.app[keys.STORE]
+    runs = await run_store.list_runs(query)
     body = {
         "runs": [r.model_dump(mode="json") for r in runs],
         "next": runs[-1].run_id if len(runs) == query.limit else None,
@@ -50,15 +52,17 @@ async def get_run(request: web.Request) -> web.StreamResponse:
     """One run: the alert, each step (rendered params, output, timings), the audit trail."""
     if not operator_ok(request, request.app[keys.SETTINGS], request.app[keys.APPROVERS]):
         return _unauthorized()
-    store = request.app[keys.STORE]
+    run_store: RunStore = request.app[keys.STORE]
+    audit_log: AuditLog = request.app[keys.STORE]
+    alert_log: AlertLog = request.app[keys.STORE]
     run_id = request.match_info["run_id"]
-    run = await store.get_run(run_id)
+    run = await run_store.get_run(run_id)
     if run is None:
         return problem(
             404, "Run not found", f"no run {run_id!r}; list runs at /v1/runs", slug="run-not-found"
         )
-    audit = await store.audit_for_run(run_id)
-    stored = await store.get_alert(run.alert_id)
+    audit = await audit_log.audit_for_run(run_id)
+    stored = await alert_log.get_alert(run.alert_id)
     body = run.model_dump(mode="json")
     body["alert"] = stored.alert.model_dump(mode="json") if stored else None
     body["audit"] = [e.model_dump(mode="json") for e in audit]

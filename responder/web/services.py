@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING
 import structlog
 from aiohttp import web
 
-from responder.actions.registry import ActionContext
+from responder.actions.base import ActionContext
+from responder.adapters.coordination.memory import MemoryCoordinator
 from responder.adapters.flag_files import LocalFlagFiles
 from responder.adapters.http_client import AiohttpHttpApi
-from responder.adapters.memory_coordinator import MemoryCoordinator
-from responder.adapters.sqlite_store import SqliteStore
+from responder.adapters.store.sqlite.store import SqliteStore
 from responder.engine.approval_notifier import ApprovalNotifier, Sink
 from responder.engine.approvals import ApprovalDesk
 from responder.engine.containment_guard import ContainmentGuard, StormAction, StormPolicy
@@ -29,13 +29,14 @@ from responder.engine.recording import RunRecorder
 from responder.engine.recovery import start_requeue, unprocessed_at_start
 from responder.engine.workers import WorkerPool
 from responder.errors import CoordinationUnavailableError
+from responder.ports.store import Store
 from responder.settings import Settings
 from responder.web import keys
 
 if TYPE_CHECKING:  # imported when configured: the Kubernetes client alone takes ~1-2 s
-    from responder.adapters.kubernetes_api import KubernetesApi
-    from responder.adapters.monitored_postgres import PsycopgSqlApi
-    from responder.adapters.monitored_redis import RedisInfoApi
+    from responder.adapters.kubernetes.api import KubernetesApi
+    from responder.adapters.targets.postgres import PsycopgSqlApi
+    from responder.adapters.targets.redis import RedisInfoApi
 
 log = structlog.get_logger("responder.web")
 
@@ -43,24 +44,24 @@ log = structlog.get_logger("responder.web")
 async def store_ctx(app: web.Application) -> AsyncIterator[None]:
     """PostgreSQL when RESPONDER_DATABASE_URL is set, else the embedded SQLite file."""
     settings = app[keys.SETTINGS]
-    if settings.database_url is not None:
-        from responder.adapters.postgres_store import PostgresStore
+    if settings.store.database_url is not None:
+        from responder.adapters.store.postgres.store import PostgresStore
 
-        store: SqliteStore | PostgresStore = await PostgresStore.open(
-            settings.database_url.get_secret_value(),
-            timeout_seconds=settings.store_timeout_seconds,
-            pool_max=settings.database_pool_max,
-            batch_max=settings.store_batch_max,
-            migrate=settings.migrate_on_start,
+        store: Store = await PostgresStore.open(
+            settings.store.database_url.get_secret_value(),
+            timeout_seconds=settings.store.store_timeout_seconds,
+            pool_max=settings.store.database_pool_max,
+            batch_max=settings.store.store_batch_max,
+            migrate=settings.store.migrate_on_start,
         )
-        log.info("store_opened", kind="postgresql", migrated=settings.migrate_on_start)
+        log.info("store_opened", kind="postgresql", migrated=settings.store.migrate_on_start)
     else:
         store = await SqliteStore.open(
-            settings.sqlite_path,
-            timeout_seconds=settings.store_timeout_seconds,
-            batch_max=settings.store_batch_max,
+            settings.store.sqlite_path,
+            timeout_seconds=settings.store.store_timeout_seconds,
+            batch_max=settings.store.store_batch_max,
         )
-        log.info("store_opened", kind="sqlite", path=str(settings.sqlite_path))
+        log.info("store_opened", kind="sqlite", path=str(settings.store.sqlite_path))
     app[keys.STORE] = store
     yield
     await store.close()
@@ -69,18 +70,18 @@ async def store_ctx(app: web.Application) -> AsyncIterator[None]:
 async def coordinator_ctx(app: web.Application) -> AsyncIterator[None]:
     """Redis when RESPONDER_REDIS_URL is set (many replicas), else in-process (one)."""
     settings = app[keys.SETTINGS]
-    if settings.redis_url is not None:
-        from responder.adapters.redis_coordinator import RedisCoordinator
+    if settings.coordination.redis_url is not None:
+        from responder.adapters.coordination.redis import RedisCoordinator
 
         coordinator: MemoryCoordinator | RedisCoordinator = await RedisCoordinator.open(
-            settings.redis_url.get_secret_value(),
-            prefix=settings.redis_prefix,
-            timeout_seconds=settings.coordination_timeout_seconds,
+            settings.coordination.redis_url.get_secret_value(),
+            prefix=settings.coordination.redis_prefix,
+            timeout_seconds=settings.coordination.coordination_timeout_seconds,
             require=False,
         )
         try:
             await coordinator.ping()
-            log.info("coordinator_opened", kind="redis", prefix=settings.redis_prefix)
+            log.info("coordinator_opened", kind="redis", prefix=settings.coordination.redis_prefix)
         except CoordinationUnavailableError as exc:
             hint = "containment is skipped until Redis answers; diagnostics run"
             log.warning("coordinator_unavailable", reason=str(exc), hint=hint)
@@ -97,22 +98,23 @@ def open_kube(settings: Settings) -> KubernetesApi | None:
     Raises ValueError when RESPONDER_KUBECONFIG does not load, or RESPONDER_K8S_IN_CLUSTER is
     set outside a pod: a broken configuration stops the start, it is not found at 3 a.m.
     """
-    if settings.kubeconfig is None and not settings.k8s_in_cluster:
+    if settings.kubernetes.kubeconfig is None and not settings.kubernetes.k8s_in_cluster:
         return None
-    from responder.adapters.kubernetes_api import KubernetesApi
+    from responder.adapters.kubernetes.api import KubernetesApi
 
-    if settings.kubeconfig is not None:
+    if settings.kubernetes.kubeconfig is not None:
         return KubernetesApi.from_kubeconfig(
-            settings.kubeconfig, context=settings.k8s_context,
-            allowed_namespaces=settings.k8s_allowed_namespaces,
-            request_timeout_seconds=settings.k8s_request_timeout_seconds,
-            instance_id=settings.instance_id,
-        )  # fmt: skip
-    if settings.k8s_in_cluster:
+            settings.kubernetes.kubeconfig,
+            context=settings.kubernetes.k8s_context,
+            allowed_namespaces=settings.kubernetes.k8s_allowed_namespaces,
+            request_timeout_seconds=settings.kubernetes.k8s_request_timeout_seconds,
+            instance_id=settings.coordination.instance_id,
+        )
+    if settings.kubernetes.k8s_in_cluster:
         return KubernetesApi.in_cluster(
-            allowed_namespaces=settings.k8s_allowed_namespaces,
-            request_timeout_seconds=settings.k8s_request_timeout_seconds,
-            instance_id=settings.instance_id,
+            allowed_namespaces=settings.kubernetes.k8s_allowed_namespaces,
+            request_timeout_seconds=settings.kubernetes.k8s_request_timeout_seconds,
+            instance_id=settings.coordination.instance_id,
         )
     return None
 
@@ -123,9 +125,10 @@ async def kube_ctx(app: web.Application) -> AsyncIterator[None]:
     kube = open_kube(settings)
     if kube is not None:
         app[keys.KUBE] = kube
-        namespaces = ",".join(settings.k8s_allowed_namespaces)
-        log.info("kube_configured", in_cluster=settings.k8s_in_cluster, namespaces=namespaces)
-        if not settings.k8s_allowed_namespaces:
+        kubernetes = settings.kubernetes
+        namespaces = ",".join(kubernetes.k8s_allowed_namespaces)
+        log.info("kube_configured", in_cluster=kubernetes.k8s_in_cluster, namespaces=namespaces)
+        if not kubernetes.k8s_allowed_namespaces:
             hint = "k8s.* steps are refused until RESPONDER_K8S_ALLOWED_NAMESPACES is set"
             log.warning("kube_namespaces_missing", hint=hint)
     yield
@@ -143,24 +146,25 @@ async def http_ctx(app: web.Application) -> AsyncIterator[None]:
 
 def _storm(settings: Settings) -> StormPolicy:
     return StormPolicy(
-        limit=settings.storm_max,
-        window=timedelta(seconds=settings.storm_window_seconds),
-        action=StormAction(settings.storm_action),
+        limit=settings.runs.storm_max,
+        window=timedelta(seconds=settings.runs.storm_window_seconds),
+        action=StormAction(settings.runs.storm_action),
     )
 
 
 def _monitored(settings: Settings) -> tuple[PsycopgSqlApi | None, RedisInfoApi | None]:
     """The monitored PostgreSQL and Redis targets' clients, when any are configured."""
     sql = redis_api = None
-    if settings.postgres_targets:
-        from responder.adapters.monitored_postgres import PsycopgSqlApi
+    targets = settings.targets
+    if targets.postgres_targets:
+        from responder.adapters.targets.postgres import PsycopgSqlApi
 
-        sql = PsycopgSqlApi({k: v.get_secret_value() for k, v in settings.postgres_targets.items()})
-    if settings.redis_targets:
-        from responder.adapters.monitored_redis import RedisInfoApi
+        sql = PsycopgSqlApi({k: v.get_secret_value() for k, v in targets.postgres_targets.items()})
+    if targets.redis_targets:
+        from responder.adapters.targets.redis import RedisInfoApi
 
         redis_api = RedisInfoApi(
-            {k: v.get_secret_value() for k, v in settings.redis_targets.items()}
+            {k: v.get_secret_value() for k, v in targets.redis_targets.items()}
         )
     return sql, redis_api
 
@@ -170,62 +174,91 @@ async def engine_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[keys.SETTINGS]
     metrics, clock, store = app[keys.METRICS], app[keys.CLOCK], app[keys.STORE]
     catalog, http, coordinator = app[keys.CATALOG], app[keys.HTTP], app[keys.COORDINATOR]
-    recorder = RunRecorder(store, metrics, clock)
+    recorder = RunRecorder(run_store=store, audit_log=store, metrics=metrics, clock=clock)
 
     sql, redis_api = _monitored(settings)
-    flag_files = LocalFlagFiles(settings.flagd_file_dirs) if settings.flagd_file_dirs else None
+    flag_dirs = settings.targets.flagd_file_dirs
+    flag_files = LocalFlagFiles(flag_dirs) if flag_dirs else None
     kube = app.get(keys.KUBE)
 
     def contexts(run_id: str, rule_id: str, step_id: str) -> ActionContext:
         return ActionContext(
             http=http,
-            allowed_hosts=settings.http_allowed_hosts,
+            allowed_hosts=settings.targets.http_allowed_hosts,
             run_id=run_id,
             rule_id=rule_id,
             step_id=step_id,
-            output_max_bytes=settings.output_max_bytes,
+            output_max_bytes=settings.runs.output_max_bytes,
             sql=sql,
             redis=redis_api,
             flag_files=flag_files,
             kube=kube,
-            allowed_namespaces=settings.k8s_allowed_namespaces,
+            allowed_namespaces=settings.kubernetes.k8s_allowed_namespaces,
         )
 
     executor = Executor(
-        catalog, contexts, recorder, clock, ContainmentGuard(coordinator, _storm(settings)),
-        max_attempts=settings.step_max_attempts, output_max_bytes=settings.output_max_bytes,
-    )  # fmt: skip
+        catalog,
+        contexts,
+        recorder,
+        clock,
+        ContainmentGuard(coordinator, _storm(settings)),
+        max_attempts=settings.runs.step_max_attempts,
+        output_max_bytes=settings.runs.output_max_bytes,
+    )
     pipeline = Pipeline(
         rulebook=app[keys.RULEBOOK],
         catalog=catalog,
-        gate=Gate(coordinator, dedup_ttl=timedelta(seconds=settings.dedup_ttl_seconds)),
+        gate=Gate(coordinator, dedup_ttl=timedelta(seconds=settings.intake.dedup_ttl_seconds)),
         executor=executor,
         recorder=recorder,
-        store=store,
+        alert_log=store,
+        run_store=store,
         clock=clock,
         metrics=metrics,
-        dry_run=settings.dry_run,
-        instance_id=settings.instance_id,
+        dry_run=settings.runs.dry_run,
+        instance_id=settings.coordination.instance_id,
     )
-    desk = ApprovalDesk(store, recorder, clock, rulebook=app[keys.RULEBOOK],
-                        catalog_owner=executor, instance_id=settings.instance_id,
-                        dry_run=settings.dry_run, public_url=settings.public_url)  # fmt: skip
+    desk = ApprovalDesk(
+        approval_store=store,
+        run_store=store,
+        alert_log=store,
+        recorder=recorder,
+        clock=clock,
+        rulebook=app[keys.RULEBOOK],
+        catalog_owner=executor,
+        instance_id=settings.coordination.instance_id,
+        dry_run=settings.runs.dry_run,
+        public_url=settings.approvals.public_url,
+    )
     executor.on_park = desk.request
-    if settings.approval_notify:
-        sinks = [Sink(s.action, dict(s.with_)) for s in settings.approval_notify]
+    if settings.approvals.approval_notify:
+        sinks = [Sink(s.action, dict(s.with_)) for s in settings.approvals.approval_notify]
         desk.notifier = ApprovalNotifier(sinks, catalog, contexts)
     pipeline.on_cancel = desk.cancel_for_run
     app[keys.DESK] = desk
-    queue = AlertQueue(settings.queue_size, metrics)
-    intake = Intake(store, queue, metrics, clock, retry_after=settings.retry_after_seconds,
-                    needs_processing=pipeline.needs_processing)  # fmt: skip
-    workers = WorkerPool(queue, pipeline, settings.workers)
-    delays = DelayPoller(pipeline, settings.timer_poll_seconds, desk.expire_due)
-    leases = Leases(coordinator, store, recorder, clock, instance_id=settings.instance_id,
-                    lease=timedelta(seconds=settings.lease_seconds))  # fmt: skip
-    app[keys.QUEUE], app[keys.INTAKE], app[keys.PIPELINE], app[keys.WORKERS] = (
-        queue, intake, pipeline, workers,
-    )  # fmt: skip
+    queue = AlertQueue(settings.intake.queue_size, metrics)
+    intake = Intake(
+        alert_log=store,
+        queue=queue,
+        metrics=metrics,
+        clock=clock,
+        retry_after=settings.intake.retry_after_seconds,
+        needs_processing=pipeline.needs_processing,
+    )
+    workers = WorkerPool(queue, pipeline, settings.intake.workers)
+    delays = DelayPoller(pipeline, settings.runs.timer_poll_seconds, desk.expire_due)
+    leases = Leases(
+        coordinator=coordinator,
+        run_store=store,
+        recorder=recorder,
+        clock=clock,
+        instance_id=settings.coordination.instance_id,
+        lease=timedelta(seconds=settings.coordination.lease_seconds),
+    )
+    app[keys.QUEUE] = queue
+    app[keys.INTAKE] = intake
+    app[keys.PIPELINE] = pipeline
+    app[keys.WORKERS] = workers
     try:
         await leases.renew()
         abandoned = await leases.sweep()
@@ -233,9 +266,9 @@ async def engine_ctx(app: web.Application) -> AsyncIterator[None]:
             log.warning("runs_abandoned", count=abandoned)
     except CoordinationUnavailableError as exc:
         log.warning("recovery_deferred", reason=str(exc), hint="the lease loop retries")
-    recovered = await unprocessed_at_start(store)
+    recovered = await unprocessed_at_start(alert_log=store)
     pipeline.recovered = {stored.alert_id for stored in recovered}
-    pipeline.claims_are_durable = settings.redis_url is not None
+    pipeline.claims_are_durable = settings.coordination.redis_url is not None
     leases.start()
     workers.start()
     delays.start()
@@ -244,8 +277,8 @@ async def engine_ctx(app: web.Application) -> AsyncIterator[None]:
     requeue.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await requeue
-    finished = await workers.drain(intake, settings.drain_seconds)
-    await delays.close(settings.drain_seconds)
-    await desk.close(settings.drain_seconds)
+    finished = await workers.drain(intake, settings.http.drain_seconds)
+    await delays.close(settings.http.drain_seconds)
+    await desk.close(settings.http.drain_seconds)
     await leases.close()
     log.info("drained", finished=finished)

@@ -9,7 +9,8 @@ from datetime import timedelta
 import structlog
 from aiohttp import web
 
-from responder.core.normalising import parse_alertmanager, parse_grafana, parse_sentry
+from responder.core.normalising.alertmanager import parse_alertmanager, parse_grafana
+from responder.core.normalising.sentry import parse_sentry
 from responder.engine.intake import DrainingError, QueueFullError
 from responder.errors import CoordinationUnavailableError, PayloadError, StoreUnavailableError
 from responder.models.alerts import Delivery, Source

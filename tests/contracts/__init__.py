@@ -1,9 +1,11 @@
 """Harnesses and sample records that let one contract suite run against every implementation.
 
-The suites in this package talk to the ports only. Whatever is specific to an implementation
-(how to open it, how to break it from outside, how its clock moves) lives in a harness here.
-To add a store implementation: write a harness class with the same methods, add its name to
-STORE_IMPLEMENTATIONS and one branch to the `harness` fixture. The PostgreSQL harness lives in
+The suites in this package talk to the ports only: one suite per store role (alert log, runs,
+audit log, approvals, and the whole store's lifecycle), one for the coordinator. Whatever is
+specific to an implementation (how to open it, how to break it from outside, how its clock
+moves) lives in a harness here. To add a store implementation: write a harness class with the
+same methods, add its name to STORE_IMPLEMENTATIONS and one branch to the `store_harness`
+fixture (tests/contracts/conftest.py). The PostgreSQL harness lives in
 `tests/contracts/postgres_harness.py` (its server comes from `tests/postgres_service.py`),
 coordinator harnesses in `tests/contracts/coordinator_harnesses.py`.
 """
@@ -19,15 +21,17 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from responder.adapters.sqlite_store import THREAD_NAME, SqliteStore
+from responder.adapters.store.sqlite.store import THREAD_NAME, SqliteStore
 from responder.models.alerts import Alert, AlertStatus, Delivery, Source
+from responder.models.approvals import Approval, ApprovalState
 from responder.models.runs import RunRecord, RunState, StepRecord
-from responder.ports import Store
+from responder.ports.store import AlertLog, Store
 from tests.contracts.postgres_harness import PostgresHarness as PostgresHarness
 
 STORE_IMPLEMENTATIONS = ["sqlite", "postgres"]
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 CEST = timezone(timedelta(hours=2))
+MINUTE = timedelta(minutes=1)
 
 
 class StoreHarness(Protocol):
@@ -37,7 +41,7 @@ class StoreHarness(Protocol):
 
     async def open(self, *, timeout_seconds: float = 5.0, batch_max: int = 256) -> Store: ...
     async def open_unusable(self) -> Store: ...
-    def commits(self, store: Store) -> int | None: ...
+    def commits(self, store: AlertLog) -> int | None: ...
     def write_lock_held(self) -> AbstractContextManager[None]: ...
     def commits_failing(self) -> AbstractContextManager[None]: ...
     def tamper_with_audit(self, statement: Literal["update", "delete"]) -> BaseException | None: ...
@@ -69,7 +73,7 @@ class SqliteHarness:
         bad.mkdir(parents=True)
         return await SqliteStore.open(bad, timeout_seconds=2.0, batch_max=8)
 
-    def commits(self, store: Store) -> int | None:
+    def commits(self, store: AlertLog) -> int | None:
         """Write transactions committed so far, or None if the implementation cannot tell."""
         assert isinstance(store, SqliteStore)
         return store.commits
@@ -187,3 +191,35 @@ def make_run(run_id: str, **overrides: object) -> RunRecord:
     }
     values.update(overrides)
     return RunRecord.model_validate(values)
+
+
+def make_approval(approval_id: str, **overrides: object) -> Approval:
+    """A pending approval of step `restart` of run r1, requested at T0 for 30 minutes."""
+    values: dict[str, object] = {
+        "approval_id": approval_id,
+        "run_id": "r1",
+        "step_id": "restart",
+        "rule_id": "rule-a",
+        "reason": "rule",
+        "requested_at": T0,
+        "expires_at": T0 + 30 * MINUTE,
+        "action": "k8s.rollout_restart",
+    }
+    values.update(overrides)
+    return Approval.model_validate(values)
+
+
+FULL = make_approval(
+    "a-full",
+    state=ApprovalState.APPROVED,
+    reason="storm_brake",
+    requested_at=datetime(2024, 5, 1, 14, 0, 0, 123456, tzinfo=CEST),
+    expires_at=datetime(2024, 5, 1, 14, 30, tzinfo=CEST),
+    approvers=("alice", "group:sre", "zoë"),
+    params={"namespace": "shop", "note": "cödé ✓ 漢字", "nested": {"n": [1, 2.5, None, True]}},
+    decided_by="alice",
+    decided_at=datetime(2024, 5, 1, 12, 10, tzinfo=UTC),
+    comment="ok — restart it, the breaker stays open",
+    source_ip="2001:db8::1",
+)
+"""An approval with every field set, non-ASCII text, offset times and nested params."""

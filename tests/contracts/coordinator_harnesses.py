@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 from typing import Protocol
 
-from responder.adapters.memory_coordinator import MemoryCoordinator
-from responder.adapters.redis_coordinator import RedisCoordinator
-from responder.ports import Coordinator
+from responder.adapters.coordination.memory import MemoryCoordinator
+from responder.adapters.coordination.redis import RedisCoordinator
+from responder.ports.coordination import Coordinator
 
 COORDINATOR_IMPLEMENTATIONS = ["memory", "redis"]
 

@@ -15,9 +15,9 @@ from typing import Any, Literal
 import psycopg
 from psycopg.rows import TupleRow
 
-from responder.adapters.postgres_store import PostgresStore
-from responder.ports import Store
-from tests.loopback import free_port
+from responder.adapters.store.postgres.store import PostgresStore
+from responder.ports.store import AlertLog, Store
+from tests.support.loopback import free_port
 
 _POISON_TABLES = ("alerts", "writable_probe")
 
@@ -44,7 +44,7 @@ class PostgresHarness:
         dsn = f"postgresql://responder:hunter2-secret@127.0.0.1:{free_port()}/nothing"
         return await PostgresStore.open(dsn, timeout_seconds=2.0)
 
-    def commits(self, store: Store) -> int | None:
+    def commits(self, store: AlertLog) -> int | None:
         """Delivery, processed-mark and audit statements so far: each is its own transaction."""
         assert isinstance(store, PostgresStore)
         return store.statements

@@ -1,4 +1,4 @@
-"""The Coordinator contract: every implementation of `responder.ports.Coordinator` passes these.
+"""The Coordinator contract: every implementation of the `Coordinator` port passes these.
 
 Claims, cooldowns and locks run on the coordinator's own clock, which the harness advances (a
 real sleep for Redis), so TTLs here are short. Budgets run on the `now` argument. The Redis
@@ -14,10 +14,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from responder.adapters.memory_coordinator import MemoryCoordinator
+from responder.adapters.coordination.memory import MemoryCoordinator
 from responder.errors import CoordinationUnavailableError
 from responder.models.rules import Budget
-from responder.ports import Coordinator
+from responder.ports.coordination import Coordinator
 from tests.contracts.coordinator_harnesses import (
     COORDINATOR_IMPLEMENTATIONS,
     CoordinatorHarness,

@@ -15,13 +15,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import redis.asyncio as aioredis
 
-from responder.adapters import redis_scripts
-from responder.adapters.redis_coordinator import RedisCoordinator
+from responder.adapters.coordination import redis_scripts
+from responder.adapters.coordination.redis import RedisCoordinator
 from responder.errors import CoordinationUnavailableError
 from responder.models.rules import Budget
 from tests.contracts.coordinator_harnesses import RedisHarness
-from tests.loopback import free_port
 from tests.redis_service import RedisProcess
+from tests.support.loopback import free_port
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 HOUR, DAY = timedelta(hours=1), timedelta(days=1)

@@ -1,0 +1,1 @@
+"""The database family: `postgres.query`, the PostgreSQL backend signals and `redis.info`."""

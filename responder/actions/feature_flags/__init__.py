@@ -1,0 +1,1 @@
+"""The feature-flag family: `feature_flag.disable`/`enable`, one module per provider."""

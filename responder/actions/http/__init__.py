@@ -1,0 +1,1 @@
+"""The HTTP family: `http.request` (one call, any method) and `http.probe` (a health check)."""

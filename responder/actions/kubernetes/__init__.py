@@ -1,0 +1,1 @@
+"""The Kubernetes family: the `k8s.*` actions (rollout, scale, pods, logs, events, delete)."""

@@ -1,0 +1,1 @@
+"""The notification family: `notify.webhook`, `notify.slack` and `notify.pagerduty`."""

@@ -1,0 +1,1 @@
+"""The KubeApi port over the official `kubernetes` client: calls, clients, models, errors."""

@@ -1,0 +1,1 @@
+"""Monitored targets: the PostgreSQL and Redis servers responder watches, never its own."""
