@@ -21,7 +21,11 @@ from tests.support.apps import AppFactory, make_settings
 from tests.support.fake_actions import registry_with_containment
 from tests.support.targets import Target, running_target
 
-pytest_plugins = ["tests.postgres_service", "tests.redis_service", "tests.k8s_service"]
+pytest_plugins = [
+    "tests.support.postgres_service",
+    "tests.support.redis_service",
+    "tests.support.kubernetes.fixtures",
+]
 
 
 @pytest.fixture(autouse=True)

@@ -18,8 +18,7 @@ from responder.settings import (
     StoreSettings,
     error_lines,
 )
-
-REPO = Path(__file__).resolve().parents[1]
+from tests.support.paths import REPO
 
 # Every name read today: env value -> (group, value read back). Secrets compare by their value.
 ENV: dict[str, tuple[str, str, Any]] = {
@@ -59,6 +58,7 @@ ENV: dict[str, tuple[str, str, Any]] = {
     "DATA_DIR": ("/var/lib/responder", "store", Path("/var/lib/responder")),
     "DATABASE_URL": ("postgresql://db/responder", "store", "postgresql://db/responder"),
     "DATABASE_POOL_MAX": ("20", "store", 20),
+    "DATABASE_RUNTIME_ROLE": ("responder_runtime", "store", "responder_runtime"),
     "MIGRATE_ON_START": ("yes", "store", True),
     "STORE_TIMEOUT_SECONDS": ("1.5", "store", 1.5),
     "STORE_BATCH_MAX": ("8", "store", 8),

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from tests.support.loopback import free_port
+from tests.support.paths import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 TOKEN = "process-token"
 HEADERS = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
 READER_TOKEN = "process-reader-token"
@@ -43,8 +43,11 @@ class Daemon:
         self._log = self.log_path.open("a")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "responder", "serve"],
-            cwd=REPO, env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            cwd=REPO,
+            env=self.env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
 
     def request(
         self, path: str, body: bytes | None = None, headers: dict[str, str] | None = None

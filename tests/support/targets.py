@@ -54,3 +54,17 @@ async def running_target() -> AsyncIterator[Target]:
         yield target
     finally:
         await server.close()
+
+
+def per_instance_rule(target: Target) -> str:
+    """A rule for DiskFull: a diagnostic step, then a containment step (an HTTP POST is
+    containment) to `<target>/act/<labels.instance>`, so each alert's hits can be counted."""
+    return f"""
+id: contain
+match: {{matchers: ['alertname="DiskFull"']}}
+steps:
+  - {{id: look, action: log, with: {{message: "looking at {{{{ labels.instance }}}}"}}}}
+  - id: act
+    action: http.request
+    with: {{method: POST, url: "{target.base_url}/act/{{{{ labels.instance }}}}", json: {{}}}}
+"""

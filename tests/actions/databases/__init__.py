@@ -1,0 +1,1 @@
+"""Tests of responder/actions/databases: `postgres.*` and `redis.info` against real servers."""

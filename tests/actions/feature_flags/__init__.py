@@ -1,0 +1,1 @@
+"""Tests of responder/actions/feature_flags: `feature_flag.*`, one module per provider."""

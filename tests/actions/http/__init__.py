@@ -1,0 +1,1 @@
+"""Tests of responder/actions/http: `http.request` and `http.probe`."""

@@ -1,0 +1,1 @@
+"""Tests of responder/actions/kubernetes: `k8s.*` against the fake Kubernetes API server."""

@@ -1,0 +1,1 @@
+"""Tests of responder/adapters: the IO behind the ports, against real servers and local fakes."""

@@ -1,0 +1,1 @@
+"""Tests of responder/adapters/coordination: one Coordinator contract over memory and Redis."""

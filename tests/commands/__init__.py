@@ -1,0 +1,1 @@
+"""Tests of responder/commands: the CLI as a user runs it, in-process and as subprocesses."""

@@ -1,0 +1,1 @@
+"""Tests of the pure code (responder/core, responder/models): tables, no IO, no event loop."""
