@@ -17,6 +17,23 @@ INSECURE_NO_AUTH, LOG_FORMAT (auto|json|console), LOG_LEVEL; RESPONDER_CONFIG na
 file with the same keys in lower case. See README.md.
 """
 
+MIGRATE_DESCRIPTION = """\
+Apply the PostgreSQL store's schema migrations (RESPONDER_DATABASE_URL); safe to repeat and
+to run from several replicas at once. The embedded SQLite store migrates itself.
+
+Two database roles (SQL in docs/deployment.md, "Database roles"):
+  owner    owns the tables; runs `responder migrate` and `responder audit prune`
+  runtime  owns nothing; `serve` connects as it. It may read and append the audit, record
+           alerts and runs, and decide pending approvals; it may not update or delete audit
+           rows, disable triggers or alter tables, or change a decided approval.
+
+  RESPONDER_DATABASE_URL=<owner DSN> responder migrate --runtime-role responderd
+  RESPONDER_DATABASE_URL=<runtime DSN> responder serve
+
+Pass --runtime-role on every migrate (a new table needs its grant too). It refuses a role that
+could get around the privileges (superuser, CREATEROLE, BYPASSRLS, member of the owner).
+"""
+
 CLIENT_EPILOG = """\
 talks to a running daemon: --server, else RESPONDER_SERVER, else http://127.0.0.1:8080.
 The bearer token comes from RESPONDER_TOKEN: an approver token (RESPONDER_APPROVER_TOKENS on
@@ -46,8 +63,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="record what would run, run nothing (RESPONDER_DRY_RUN)",
     )
 
-    sub.add_parser(
-        "migrate", help="apply the PostgreSQL schema migrations (RESPONDER_DATABASE_URL)"
+    migrate = sub.add_parser(
+        "migrate",
+        help="apply the PostgreSQL schema migrations (RESPONDER_DATABASE_URL)",
+        description=MIGRATE_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    migrate.add_argument(
+        "--runtime-role",
+        metavar="NAME",
+        help="grant NAME exactly what `serve` needs (RESPONDER_DATABASE_RUNTIME_ROLE)",
     )
     audit = sub.add_parser("audit", help="audit log maintenance")
     audit_sub = audit.add_subparsers(dest="audit_command", metavar="SUBCOMMAND", required=True)
@@ -149,7 +174,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "migrate":
         from responder.commands.migrating import migrate_command
 
-        return migrate_command(out=sys.stdout, err=sys.stderr)
+        return migrate_command(out=sys.stdout, err=sys.stderr, runtime_role=args.runtime_role)
     if args.command == "audit":
         from responder.commands.pruning import prune_command
 

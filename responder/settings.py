@@ -272,6 +272,12 @@ class StoreSettings(BaseModel):
     database_pool_max: int = Field(
         default=10, ge=1, le=200, description="most PostgreSQL connections per replica"
     )
+    database_runtime_role: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=63,
+        description="role `responder migrate` grants serve's privileges to (runs as the owner)",
+    )
     migrate_on_start: bool = Field(
         default=False, description="apply PostgreSQL migrations at start (else `responder migrate`)"
     )

@@ -5,6 +5,11 @@ migrates its file itself whenever responder opens it. Each migration may take up
 MIGRATE_TIMEOUT_FLOOR_SECONDS (or RESPONDER_STORE_TIMEOUT_SECONDS if larger), since a schema
 change on a big table can outlast an ordinary store call. Safe to run from several replicas at
 once and to run again: applied versions are skipped.
+
+Run it as the role that owns the tables. `--runtime-role NAME` (or
+RESPONDER_DATABASE_RUNTIME_ROLE) then grants NAME exactly what `serve` needs, so the daemon
+can run as a role that cannot rewrite the audit (`adapters/store/postgres/roles.py`); pass it
+on every run, since a migration that adds a table needs its grant too.
 """
 
 from __future__ import annotations
@@ -32,8 +37,9 @@ def load_settings(err: TextIO) -> Settings | None:
         return None
 
 
-def migrate_command(*, out: TextIO, err: TextIO) -> int:
-    """Exit 0 when the schema is current (listing what was applied), 1 if the database
+def migrate_command(*, out: TextIO, err: TextIO, runtime_role: str | None = None) -> int:
+    """Exit 0 when the schema is current (listing what was applied) and `runtime_role` (else
+    RESPONDER_DATABASE_RUNTIME_ROLE), if any, has the runtime privileges; 1 if the database
     failed, 2 on invalid settings."""
     settings = load_settings(err)
     if settings is None:
@@ -47,8 +53,9 @@ def migrate_command(*, out: TextIO, err: TextIO) -> int:
         return 0
     dsn = settings.store.database_url.get_secret_value()
     timeout = max(settings.store.store_timeout_seconds, MIGRATE_TIMEOUT_FLOOR_SECONDS)
+    role = runtime_role or settings.store.database_runtime_role
     try:
-        applied = asyncio.run(migrate(dsn, timeout_seconds=timeout))
+        applied = asyncio.run(migrate(dsn, timeout_seconds=timeout, runtime_role=role))
     except StoreUnavailableError as exc:
         err.write(f"responder migrate failed: {exc}\n")
         return 1
@@ -56,4 +63,14 @@ def migrate_command(*, out: TextIO, err: TextIO) -> int:
     if applied:
         out.write(f"applied to {target}: {', '.join(applied)}\n")
     out.write(f"{target} is at schema version {latest_version()} (up to date)\n")
+    if role:
+        out.write(
+            f"runtime role {role}: may read and append the audit and decide pending approvals; "
+            "may not change audit rows, decided approvals or the tables (serve with its DSN)\n"
+        )
+    else:
+        out.write(
+            "no runtime role given (--runtime-role): a serve connecting as this role could "
+            "rewrite the audit; see docs/deployment.md\n"
+        )
     return 0

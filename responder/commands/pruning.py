@@ -5,6 +5,10 @@ when RESPONDER_DATABASE_URL is set, else the SQLite file under RESPONDER_DATA_DI
 same transaction, appends an `audit_pruned` event naming who ran it (`cli:<user>@<host>`), the
 cut-off and the count. Nothing else in responder deletes or changes audit events. The job may
 take up to PRUNE_TIMEOUT_FLOOR_SECONDS (or RESPONDER_STORE_TIMEOUT_SECONDS if larger).
+
+On PostgreSQL it connects with RESPONDER_DATABASE_URL like `responder migrate`, and like it must
+run as the role that owns the tables: the runtime role `serve` uses may not delete audit rows,
+and is refused with a message saying so (docs/deployment.md, "Database roles").
 """
 
 from __future__ import annotations

@@ -11,6 +11,12 @@ statements that refuse to run in one (`CREATE INDEX CONCURRENTLY`, `VACUUM`).
 
 The store opens only on a database whose schema is exactly this code's (`check_schema`): a
 missing, older or newer schema is refused, saying to run `responder migrate` or to upgrade.
+
+Roles (`roles`): migrations run as the role that owns the tables. `migrate(...,
+runtime_role=NAME)` then grants NAME the runtime privileges, under the same lock, so `serve`
+can run as a role that cannot rewrite the audit. A schema already current is found so with
+reads alone (no lock, no CREATE), so a runtime role started with migrate-on-start opens a
+current database; one with work left fails saying to migrate as the owner.
 """
 
 from __future__ import annotations
@@ -24,12 +30,17 @@ from importlib.resources import files
 import psycopg
 from psycopg.rows import TupleRow
 
-from responder.adapters.connecting.postgres import describe
-from responder.adapters.store.postgres import connections
+from responder.adapters.connecting.postgres import describe, scrub
+from responder.adapters.store.postgres import connections, roles
 from responder.errors import StoreUnavailableError
 
 MIGRATION_LOCK = 0x7265_7370_6E64  # "respnd": the advisory lock key of schema changes
 _FILE_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+NOT_OWNER = (
+    "migrations run as the role that owns the tables: run `responder migrate` with that role's "
+    "DSN in RESPONDER_DATABASE_URL, and start serve as the runtime role without "
+    "RESPONDER_MIGRATE_ON_START (docs/deployment.md)"
+)
 _BOOTSTRAP = """CREATE TABLE IF NOT EXISTS schema_migrations (
     version integer PRIMARY KEY,
     name text NOT NULL,
@@ -75,20 +86,28 @@ async def connect(dsn: str, timeout_seconds: float) -> psycopg.AsyncConnection[T
 
 
 async def migrate(
-    dsn: str, *, timeout_seconds: float, migrations: Sequence[Migration] | None = None
+    dsn: str,
+    *,
+    timeout_seconds: float,
+    migrations: Sequence[Migration] | None = None,
+    runtime_role: str | None = None,
 ) -> list[str]:
     """Apply the migrations not yet recorded, in order; the names of those applied now.
 
     Each migration may take up to `timeout_seconds` (also its statement and lock timeout).
-    `migrations` defaults to the shipped ones. Raises StoreUnavailableError.
+    `migrations` defaults to the shipped ones. With `runtime_role`, that role is then given
+    exactly the runtime privileges (`roles.grant_runtime`). Raises StoreUnavailableError; one
+    saying to run as the owning role when the session lacks the privileges.
     """
     todo = shipped_migrations() if migrations is None else tuple(migrations)
     conn = await connect(dsn, timeout_seconds)
     applied: list[str] = []
-    current = ""
+    step = "the schema version was not read"
     try:
-        for migration in todo:
-            current = migration.name
+        async with asyncio.timeout(timeout_seconds):
+            done = set(await applied_versions(conn))
+        for migration in [m for m in todo if m.version not in done]:
+            step = f"migration {migration.name} not applied"
             async with asyncio.timeout(timeout_seconds), conn.transaction():
                 await conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
                 await conn.execute(_BOOTSTRAP)
@@ -103,9 +122,18 @@ async def migrate(
                     (migration.version, migration.name),
                 )
             applied.append(migration.name)
+        if runtime_role is not None:
+            step = f"runtime privileges not granted to {runtime_role!r}"
+            async with asyncio.timeout(timeout_seconds), conn.transaction():
+                await conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+                await roles.grant_runtime(conn, runtime_role)
+    except roles.RoleProblemError as exc:
+        raise StoreUnavailableError(scrub(f"{describe(dsn)}: {step}: {exc}", dsn)) from exc
+    except (psycopg.errors.InsufficientPrivilege, psycopg.errors.InvalidSchemaName) as exc:
+        cause = f"{step}: {_primary(exc)}; {NOT_OWNER}"
+        raise StoreUnavailableError(scrub(f"{describe(dsn)}: {cause}", dsn)) from exc
     except (psycopg.Error, OSError, TimeoutError) as exc:
-        cause = f"migration {current} not applied: {_cause(exc, timeout_seconds)}"
-        raise connections.unavailable(dsn, cause) from exc
+        raise connections.unavailable(dsn, f"{step}: {_cause(exc, timeout_seconds)}") from exc
     finally:
         await conn.close()
     return applied
@@ -127,6 +155,13 @@ async def check_schema(dsn: str, timeout_seconds: float) -> None:
     try:
         async with asyncio.timeout(timeout_seconds):
             applied = await applied_versions(conn)
+    except psycopg.errors.InsufficientPrivilege as exc:
+        cause = (
+            f"schema version not readable: {_primary(exc)}; this role lacks the "
+            "runtime privileges: run `responder migrate --runtime-role <this role>` as the "
+            "role that owns the tables (docs/deployment.md)"
+        )
+        raise StoreUnavailableError(scrub(f"{describe(dsn)}: {cause}", dsn)) from exc
     except (*connections.ERRORS, TimeoutError) as exc:
         raise connections.unavailable(dsn, f"schema version not readable: {exc}") from exc
     finally:
@@ -148,13 +183,16 @@ def schema_problem(applied: Sequence[int], shipped: Sequence[Migration]) -> str 
     missing = [m.name for m in shipped if m.version not in set(applied)]
     if not applied:
         return (
-            "the database has no responder schema; run `responder migrate` (or start with "
-            "RESPONDER_MIGRATE_ON_START=true)"
+            "the database has no responder schema (or this role may not use it); run "
+            "`responder migrate` as the role that owns the tables, with `--runtime-role <the role "
+            "serve connects as>` (docs/deployment.md), or start with "
+            "RESPONDER_MIGRATE_ON_START=true as that role"
         )
     if missing:
         return (
             f"the database schema is older than this responder (pending: {', '.join(missing)}); "
-            "run `responder migrate` (or start with RESPONDER_MIGRATE_ON_START=true)"
+            "run `responder migrate` as the role that owns the tables (docs/deployment.md), or "
+            "start with RESPONDER_MIGRATE_ON_START=true as that role"
         )
     return None
 
@@ -163,3 +201,8 @@ def _cause(exc: BaseException, timeout_seconds: float) -> str:
     if isinstance(exc, TimeoutError):
         return f"no answer within {timeout_seconds}s"
     return str(exc) or type(exc).__name__
+
+
+def _primary(exc: psycopg.Error) -> str:
+    """The server's one-line message (no LINE/caret context), else the error's text."""
+    return exc.diag.message_primary or " ".join(str(exc).split())
