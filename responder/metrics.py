@@ -141,7 +141,7 @@ class Metrics:
             approvals=Counter(
                 "responder_approvals_total",
                 "Approval requests (reason: rule, storm_brake) and how they ended (granted, "
-                "rejected, expired; reason '').",
+                "rejected, expired, stale; reason '').",
                 ["event", "reason"],
                 registry=reg,
             ),

@@ -17,13 +17,13 @@ from responder.core.matching import RuleIndex
 from responder.core.normalising.alertmanager import parse_alertmanager, parse_grafana
 from responder.core.normalising.sentry import parse_sentry
 from responder.core.planning import PlanError, plan_rule
+from responder.core.resumes import may_contain
 from responder.core.severities import SeverityScale
 from responder.engine.gating import Gate, Verdict
 from responder.errors import PayloadError, RuleSetError
-from responder.models.alerts import Alert, AlertStatus, Delivery
+from responder.models.alerts import Alert, Delivery
 from responder.models.durations import format_duration
 from responder.models.plans import ActionClass, Plan
-from responder.models.rules import StatusSelector
 from responder.settings import Settings
 
 
@@ -127,7 +127,7 @@ async def _explain_alert(
                 decision = claimed or await gate.admit(plan, alert, SystemClock().now())
                 entry["plan"] = _plan(plan, catalog)
                 entry["gate"] = _gate_text(
-                    plan, decision.verdict, decision.detail, alert, item.rule.rule.match.status
+                    plan, decision.verdict, decision.detail, may_contain(item.rule, alert)
                 )
         rules.append(entry)
     return {
@@ -167,9 +167,7 @@ def _plan(plan: Plan, catalog: PolicyCatalog) -> dict[str, Any]:
     }
 
 
-def _gate_text(
-    plan: Plan, verdict: Verdict, detail: str, alert: Alert, status: StatusSelector
-) -> list[str]:
+def _gate_text(plan: Plan, verdict: Verdict, detail: str, contains: bool) -> list[str]:
     """What would stop or hold this plan on a fresh daemon (no earlier runs)."""
     notes = []
     if verdict is Verdict.DELAY:
@@ -184,8 +182,7 @@ def _gate_text(
         notes.append(
             "budget: " + ", ".join(f"{b.max} per {format_duration(b.per)}" for b in plan.budgets)
         )
-    resolved = alert.status is AlertStatus.RESOLVED and status is not StatusSelector.RESOLVED
-    if resolved and plan.has_containment:
+    if not contains and plan.has_containment:
         notes.append("alert is resolved: containment steps would be skipped")
     if any(s.approval_required for s in plan.steps):
         notes.append("approval: steps marked approval wait for an engineer")

@@ -1,4 +1,5 @@
-"""Sends the approval notice to every configured sink; a failing sink never fails anything."""
+"""Sends the approval notice, and its follow-up when the approval ends, to every configured
+sink; a failing sink never fails anything."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import structlog
 
 from responder.actions.base import ActionContext
 from responder.actions.catalog import PolicyCatalog
-from responder.core.approval_notices import sink_params
+from responder.core.approval_notices import follow_up_params, sink_params
 from responder.errors import ResponderError
 from responder.models.approvals import Approval
 from responder.models.runs import RunRecord
@@ -43,24 +44,54 @@ class ApprovalNotifier:
         self._contexts = contexts
 
     async def notify(self, approval: Approval, run: RunRecord, approve_url: str) -> int:
-        """Send to every sink concurrently; returns how many succeeded."""
+        """Send the request to every sink concurrently; returns how many succeeded."""
         results = await asyncio.gather(
-            *(self._send(s, approval, run, approve_url) for s in self._sinks)
+            *(
+                self._send(
+                    s,
+                    sink_params(s.action, s.params, approval, run, approve_url),
+                    approval,
+                    run,
+                    "request",
+                )
+                for s in self._sinks
+            )
         )
         return sum(results)
 
-    async def _send(self, sink: Sink, approval: Approval, run: RunRecord, url: str) -> bool:
+    async def follow_up(self, approval: Approval, run: RunRecord, run_url: str) -> int:
+        """Tell every sink how the approval ended (decided, expired, cancelled), so the request
+        it received never stays the last word; returns how many succeeded."""
+        results = await asyncio.gather(
+            *(
+                self._send(
+                    s,
+                    follow_up_params(s.action, s.params, approval, run, run_url),
+                    approval,
+                    run,
+                    approval.state.value,
+                )
+                for s in self._sinks
+            )
+        )
+        return sum(results)
+
+    async def _send(
+        self, sink: Sink, params: dict[str, Any], approval: Approval, run: RunRecord, notice: str
+    ) -> bool:
         try:
-            params = sink_params(sink.action, sink.params, approval, run, url)
             model = self._catalog.model(sink.action, params)
             spec = self._catalog.spec(sink.action)
-            context = self._contexts(run.run_id, run.rule_id, f"approval:{approval.step_id}")
+            # its own step id per notice: an idempotent receiver must not drop the follow-up
+            where = f"approval:{approval.step_id}" + ("" if notice == "request" else f":{notice}")
+            context = self._contexts(run.run_id, run.rule_id, where)
             async with asyncio.timeout(SINK_TIMEOUT_SECONDS):
                 result = await spec.run(model, context)
         except (ResponderError, TimeoutError) as exc:
             log.warning(
                 "approval_notice_failed",
                 sink=sink.action,
+                notice=notice,
                 run_id=run.run_id,
                 approval_id=approval.approval_id,
                 error=str(exc),
@@ -69,6 +100,7 @@ class ApprovalNotifier:
         log.info(
             "approval_notice_sent",
             sink=sink.action,
+            notice=notice,
             ok=result.ok,
             run_id=run.run_id,
             approval_id=approval.approval_id,

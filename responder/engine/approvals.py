@@ -11,18 +11,16 @@ from typing import Any
 
 import structlog
 
-from responder.core.planning import PlanError, plan_rule
-from responder.core.transitions import move_run, move_step, replace_step
+from responder.core.resumes import approval_digest
 from responder.engine.approval_notifier import ApprovalNotifier
-from responder.engine.executor import Executor
 from responder.engine.recording import RunRecorder
-from responder.engine.rulebook import RuleBook
+from responder.engine.resuming import Claimed, Resumer, Stale
 from responder.errors import ResponderError
 from responder.models.approvals import Approval, ApprovalState
 from responder.models.plans import PlannedStep
-from responder.models.runs import AuditKind, RunRecord, RunState, SkipReason, StepState
+from responder.models.runs import AuditKind, RunRecord, RunState, SkipReason
 from responder.ports.clock import Clock
-from responder.ports.store import AlertLog, ApprovalStore, RunStore
+from responder.ports.store import ApprovalStore, RunStore
 
 log = structlog.get_logger("responder.engine")
 
@@ -50,38 +48,40 @@ class Decision:
 
 
 class ApprovalDesk:
-    """Everything about approvals that touches runs; safe with many replicas (CAS)."""
+    """Everything about approvals that touches runs; safe with many replicas (CAS).
+
+    A decided or expired approval resumes its run through the `Resumer` (the one resume path,
+    shared with `for:` delays); every ending of an approval (decided, expired, cancelled) is
+    announced to the notice sinks like the request was, best effort.
+    """
 
     def __init__(
         self,
         *,
         approval_store: ApprovalStore,
         run_store: RunStore,
-        alert_log: AlertLog,
         recorder: RunRecorder,
         clock: Clock,
-        rulebook: RuleBook,
-        catalog_owner: Executor,
-        instance_id: str,
-        dry_run: bool,
+        resumer: Resumer,
+        notifier: ApprovalNotifier | None,
         public_url: str | None,
     ) -> None:
         self._approval_store = approval_store
         self._run_store = run_store
-        self._alert_log = alert_log
         self._recorder = recorder
         self._clock = clock
-        self._rulebook = rulebook
-        self._executor = catalog_owner
-        self._instance_id = instance_id
-        self._dry_run = dry_run
+        self._resumer = resumer
+        self._notifier = notifier
         self._public_url = (public_url or "").rstrip("/")
         self._running: set[asyncio.Task[None]] = set()
-        self.notifier: ApprovalNotifier | None = None
 
     def approve_url(self, approval_id: str) -> str:
         """Where a human approves (absolute when RESPONDER_PUBLIC_URL is set)."""
         return f"{self._public_url}/v1/approvals/{approval_id}/approve"
+
+    def run_url(self, run_id: str) -> str:
+        """Where the run is read (absolute when RESPONDER_PUBLIC_URL is set)."""
+        return f"{self._public_url}/v1/runs/{run_id}"
 
     async def request(
         self,
@@ -113,13 +113,14 @@ class ApprovalDesk:
             details={
                 "approval_id": approval.approval_id,
                 "action": planned.action,
+                "digest": approval_digest(approval.action, approval.params),
                 "expires_at": approval.expires_at.isoformat(),
                 "approve_url": self.approve_url(approval.approval_id),
             },
         )
-        if self.notifier is not None:
+        if self._notifier is not None:
             self._track(
-                self.notifier.notify(approval, run, self.approve_url(approval.approval_id)),
+                self._notifier.notify(approval, run, self.approve_url(approval.approval_id)),
                 f"responder-notice:{approval.approval_id}",
             )
         return approval
@@ -163,8 +164,13 @@ class ApprovalDesk:
             step_id=current.step_id,
             actor=decision.approver,
             reason=decision.comment,
-            details={"approval_id": approval_id, "source_ip": decision.source_ip or ""},
+            details={
+                "approval_id": approval_id,
+                "digest": approval_digest(current.action, current.params),
+                "source_ip": decision.source_ip or "",
+            },
         )
+        self._follow_up(decided, run)
         self._resume_later(decided)
         return decided
 
@@ -187,7 +193,8 @@ class ApprovalDesk:
                 "comment": SkipReason.ALERT_RESOLVED.value,
             }
             done = approval.model_copy(update=update)
-            await self._approval_store.replace_approval_if(done, ApprovalState.PENDING)
+            if await self._approval_store.replace_approval_if(done, ApprovalState.PENDING):
+                self._follow_up(done, await self._run_store.get_run(run_id))
 
     async def _close(self, approval: Approval, state: ApprovalState, actor: str | None) -> bool:
         done = approval.model_copy(
@@ -202,8 +209,18 @@ class ApprovalDesk:
             step_id=approval.step_id,
             details={"approval_id": approval.approval_id},
         )
+        self._follow_up(done, run)
         self._resume_later(done)
         return True
+
+    def _follow_up(self, approval: Approval, run: RunRecord | None) -> None:
+        """Tell the notice sinks how the approval ended (never waits for them)."""
+        if self._notifier is None or run is None:
+            return
+        self._track(
+            self._notifier.follow_up(approval, run, self.run_url(run.run_id)),
+            f"responder-notice:{approval.approval_id}:{approval.state.value}",
+        )
 
     def _resume_later(self, approval: Approval) -> None:
         self._track(self._resume(approval), f"responder-resume:{approval.run_id}")
@@ -224,40 +241,12 @@ class ApprovalDesk:
     async def _continue(self, approval: Approval) -> None:
         run = await self._run_store.get_run(approval.run_id)
         if run is None or run.state is not RunState.WAITING_APPROVAL:
-            return
-        now = self._clock.now()
-        step = run.step(approval.step_id)
-        if (
-            approval.state is not ApprovalState.APPROVED
-            and step.state is StepState.WAITING_APPROVAL
-        ):
-            reason = (
-                SkipReason.APPROVAL_REJECTED
-                if approval.state is ApprovalState.REJECTED
-                else SkipReason.APPROVAL_EXPIRED
-            )
-            run = replace_step(
-                run, move_step(step, StepState.SKIPPED, now, reason=reason.value), now
-            )
-        running = move_run(run, RunState.RUNNING, now).model_copy(
-            update={"owner": self._instance_id}
-        )
-        if not await self._run_store.replace_run_if(running, RunState.WAITING_APPROVAL):
-            return  # another replica resumed it, or the alert resolved meanwhile
-        stored = await self._alert_log.get_alert(run.alert_id)
-        loaded = self._rulebook.current.rule(run.rule_id)
-        if stored is None or loaded is None:
-            await self._executor.finish_without(running, SkipReason.RULE_DISABLED)
-            return
-        try:
-            plan = plan_rule(
-                loaded, stored.alert, self._executor.catalog, global_dry_run=self._dry_run
-            )
-        except PlanError:
-            await self._executor.finish_without(running, SkipReason.PLAN_INVALID)
-            return
-        approved = (approval.step_id,) if approval.state is ApprovalState.APPROVED else ()
-        await self._executor.execute(running, plan, stored.alert, approved=approved)
+            return  # a resolution cancelled it, or another replica resumed it
+        resumed: Claimed | Stale | None = await self._resumer.resume(run, approval)
+        if isinstance(resumed, Stale):  # not what was approved: ask again, like the first time
+            await self.request(resumed.run, resumed.planned, resumed.params, resumed.reason)
+        elif resumed is not None:
+            await self._resumer.execute(resumed)
 
     async def close(self, grace_seconds: float) -> None:
         """Let resumed runs finish for `grace_seconds`, then cancel them."""

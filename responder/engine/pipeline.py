@@ -5,22 +5,23 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import datetime
 
 import structlog
 
 from responder.actions.catalog import PolicyCatalog
 from responder.core.planning import PlanError, dedup_key, plan_rule
+from responder.core.resumes import may_contain
 from responder.core.transitions import cancel_open_steps, move_run, skip_open_steps
 from responder.engine.executor import Executor
 from responder.engine.gating import Gate, GateDecision, Verdict
 from responder.engine.recording import RunRecorder
+from responder.engine.resuming import Claimed, Resumer
 from responder.engine.rulebook import RuleBook
 from responder.metrics import Metrics
 from responder.models.alerts import Alert, AlertStatus
 from responder.models.plans import Plan
-from responder.models.rules import LoadedRule, StatusSelector
+from responder.models.rules import LoadedRule
 from responder.models.runs import (
     AuditEvent,
     AuditKind,
@@ -37,15 +38,7 @@ log = structlog.get_logger("responder.engine")
 
 _WAITING = (RunState.PENDING, RunState.WAITING_APPROVAL)
 
-
-@dataclass(frozen=True)
-class Claimed:
-    """A run whose `for:` delay ended and that this replica claimed, ready to execute."""
-
-    run: RunRecord
-    plan: Plan
-    alert: Alert
-    block: SkipReason | None
+__all__ = ["Claimed", "Pipeline"]  # `Claimed`: a resumed run ready to execute (DelayPoller)
 
 
 class Pipeline:
@@ -62,6 +55,7 @@ class Pipeline:
         catalog: PolicyCatalog,
         gate: Gate,
         executor: Executor,
+        resumer: Resumer,
         recorder: RunRecorder,
         alert_log: AlertLog,
         run_store: RunStore,
@@ -74,6 +68,7 @@ class Pipeline:
         self._catalog = catalog
         self._gate = gate
         self._executor = executor
+        self._resumer = resumer
         self._recorder = recorder
         self._alert_log = alert_log
         self._run_store = run_store
@@ -198,56 +193,29 @@ class Pipeline:
             await self._recorder.save(run, matched, delayed)
         else:  # first written with the first step's change (RunRecorder.defer)
             self._recorder.defer(matched)
-            block = decision.blocked if _may_contain(loaded, alert) else SkipReason.ALERT_RESOLVED
+            block = decision.blocked if may_contain(loaded, alert) else SkipReason.ALERT_RESOLVED
             try:
                 await self._executor.execute(run, plan, alert, containment_block=block)
             finally:
                 self._recorder.forget(run.run_id)
 
     async def fire_due(self, limit: int = 50) -> list[Claimed]:
-        """Claim runs whose `for:` delay has ended; return those this replica must execute.
+        """Resume runs whose `for:` delay has ended; return those this replica must execute.
 
-        A run is claimed by a compare-and-set from pending to running (with this replica as
-        owner), then the guards (cooldown, budget) are applied to it.
+        Each goes through the one resume path (`Resumer.resume`): re-checked (rule enabled,
+        plan valid, alert still containable), claimed by a compare-and-set from pending to
+        running (with this replica as owner), then the guards (cooldown, budget) applied.
         """
         claimed: list[Claimed] = []
         for run in await self._run_store.due_runs(self._clock.now(), limit):
-            now = self._clock.now()
-            running = move_run(run, RunState.RUNNING, now).model_copy(
-                update={"owner": self.instance_id}
-            )
-            if not await self._run_store.replace_run_if(running, RunState.PENDING):
-                continue  # another replica took it, or a resolution cancelled it
-            ready = await self._replan(running)
-            if ready is not None:
+            ready = await self._resumer.resume(run)
+            if isinstance(ready, Claimed):
                 claimed.append(ready)
         return claimed
 
-    async def _replan(self, run: RunRecord) -> Claimed | None:
-        stored = await self._alert_log.get_alert(run.alert_id)
-        loaded = self.rulebook.current.rule(run.rule_id)
-        if stored is None or loaded is None or not loaded.rule.enabled:
-            await self._skip(run, SkipReason.RULE_DISABLED, "the rule is gone or disabled")
-            return None
-        try:
-            plan = plan_rule(loaded, stored.alert, self._catalog, global_dry_run=self._dry_run)
-        except PlanError as exc:
-            await self._skip(run, SkipReason.PLAN_INVALID, str(exc))
-            return None
-        decision = await self._gate.guards(plan, self._clock.now())
-        if decision.verdict is Verdict.SKIP:
-            await self._skip(run, decision.reason or SkipReason.NOT_ALLOWED, decision.detail)
-            return None
-        block = (
-            decision.blocked if _may_contain(loaded, stored.alert) else SkipReason.ALERT_RESOLVED
-        )
-        return Claimed(run, plan, stored.alert, block)
-
     async def execute_claimed(self, claimed: Claimed) -> None:
         """Run a run claimed by `fire_due`."""
-        await self._executor.execute(
-            claimed.run, claimed.plan, claimed.alert, containment_block=claimed.block
-        )
+        await self._resumer.execute(claimed)
 
     async def _skip(
         self, run: RunRecord, reason: SkipReason, detail: str, *before: AuditEvent
@@ -290,8 +258,3 @@ class Pipeline:
             owner=self.instance_id,
             steps=tuple(StepRecord(step_id=sid, action=action) for sid, action in steps),
         )
-
-
-def _may_contain(loaded: LoadedRule, alert: Alert) -> bool:
-    """Resolved alerts never trigger containment unless the rule asks for `status: resolved`."""
-    return alert.status is AlertStatus.FIRING or loaded.rule.match.status is StatusSelector.RESOLVED

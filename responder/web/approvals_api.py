@@ -7,6 +7,7 @@ import json
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from responder.core.resumes import approval_digest
 from responder.engine.approvals import ApprovalError, Decision
 from responder.models.approvals import ApprovalState
 from responder.ports.store import ApprovalStore
@@ -53,7 +54,11 @@ async def list_approvals(request: web.Request) -> web.StreamResponse:
     return web.json_response(
         {
             "approvals": [
-                {**a.model_dump(mode="json"), "approve_url": desk.approve_url(a.approval_id)}
+                {
+                    **a.model_dump(mode="json"),
+                    "approve_url": desk.approve_url(a.approval_id),
+                    "digest": approval_digest(a.action, a.params),
+                }
                 for a in found
             ]
         }
