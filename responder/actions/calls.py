@@ -195,7 +195,10 @@ def fitted(
     summary: str,
     output: dict[str, Any],
     verified: bool | None = None,
+    sent: dict[str, Any] | None = None,
 ) -> StepResult:
-    """The step result with its output redacted and cut to the output limit."""
+    """The step result with its output redacted and cut to the output limit (`sent`: the
+    run-time values the request carried, see `StepResult.sent`)."""
     shown: dict[str, Any] = truncate(redact(output), ctx.output_max_bytes)
-    return StepResult(ok=ok, summary=summary, output=shown, verified=verified)
+    values = redact(sent) if sent is not None else None
+    return StepResult(ok=ok, summary=summary, output=shown, verified=verified, sent=values)

@@ -5,11 +5,13 @@ Pure: built from the run record and its audit trail, no IO. Step classes: `log` 
 whose entry says whether its effect was verified (the `verified` the action reported, kept in
 the step's audit details; older records may have it in the output).
 Steps with no audit event (pruned trail) and a finished run with no end event are filled in
-from the run record, so the timeline never silently misses a step.
+from the run record, so the timeline never silently misses a step. A step entry names the
+replica that ran it and, once it ran, the request it sent (values as sent, secrets redacted).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -29,12 +31,16 @@ from responder.models.runs import (
 
 DIAGNOSTIC_ACTIONS = frozenset({"log"})
 _TEXT_MAX = 160
+_SENT_MAX = 600  # the request a step sent: long enough for a PATCH body with its values
+_SENT_LINE = ("method", "url", "path")
+_SENT_BODY = ("headers", "params", "json", "body", "data", "query", "command", "args")
 
 _STEP_KINDS = {
     AuditKind.STEP_SUCCEEDED: StepState.SUCCEEDED,
     AuditKind.STEP_FAILED: StepState.FAILED,
     AuditKind.STEP_SKIPPED: StepState.SKIPPED,
     AuditKind.STEP_WOULD_RUN: StepState.SKIPPED,
+    AuditKind.STEP_OUTCOME_UNKNOWN: StepState.OUTCOME_UNKNOWN,
 }
 _END_KINDS = frozenset(
     {
@@ -102,6 +108,19 @@ def build_timeline(
             entries.append(
                 TimelineEntry(at=event.at, kind=TimelineKind.RESOLUTION, text=_end_text(event, run))
             )
+        elif event.kind is AuditKind.RUN_TAKEN_OVER:
+            text = (
+                f"taken over by `{_clean(str(event.details.get('instance', '?')))}` from "
+                f"`{_clean(str(event.details.get('previous_owner', '?')))}` (its replica stopped)"
+            )
+            entries.append(TimelineEntry(at=event.at, kind=TimelineKind.NOTE, text=text))
+        elif event.kind is AuditKind.STEP_SETTLED:
+            observed = event.details.get("observed", "?")
+            text = (
+                f"`{_clean(event.step_id or '?')}` settled after recovery: its read-back was "
+                f"{_clean(str(observed))} -> {_clean(event.reason or '?')}"
+            )
+            entries.append(TimelineEntry(at=event.at, kind=TimelineKind.NOTE, text=text))
         elif event.kind is AuditKind.RUN_DELAYED:
             text = f"waiting for the rule's `for:` delay until {event.details.get('until', '?')}"
             entries.append(TimelineEntry(at=event.at, kind=TimelineKind.NOTE, text=text))
@@ -155,12 +174,14 @@ def _step_entry(at: datetime, step: StepRecord, event: AuditEvent | None) -> Tim
     diagnostic = is_diagnostic(action, params if isinstance(params, Mapping) else None)
     kind = TimelineKind.DIAGNOSTIC if diagnostic else TimelineKind.ACTION
     state = _STEP_KINDS.get(event.kind, step.state) if event else step.state
+    instance = details.get("instance") or step.instance
+    on = f" — on `{_clean(str(instance))}`" if instance else ""
     label = f"{'diagnostic' if diagnostic else 'action'} `{step.step_id}` ({action})"
     if event is not None and event.kind is AuditKind.STEP_WOULD_RUN:
-        return TimelineEntry(at=at, kind=kind, text=f"{label} would run (dry run)")
+        return TimelineEntry(at=at, kind=kind, text=f"{label} would run (dry run){on}")
     if state is StepState.SKIPPED:
         reason = (event.reason if event else None) or step.reason or "no reason recorded"
-        return TimelineEntry(at=at, kind=kind, text=f"{label} skipped: {reason}")
+        return TimelineEntry(at=at, kind=kind, text=f"{label} skipped: {reason}{on}")
     finding = _finding(
         step.output, str(details.get("error") or step.error or ""), details.get("summary")
     )
@@ -172,7 +193,36 @@ def _step_entry(at: datetime, step: StepRecord, event: AuditEvent | None) -> Tim
         text = f"{label} {state.value}"
     if not diagnostic and state in (StepState.SUCCEEDED, StepState.FAILED):
         text += _verified(details.get("verified", (step.output or {}).get("verified")))
-    return TimelineEntry(at=at, kind=kind, text=text + (f" — {finding}" if finding else ""))
+    text += f" — {finding}" if finding else ""
+    sent = details.get("sent", step.sent)
+    if isinstance(sent, Mapping) and sent and action not in DIAGNOSTIC_ACTIONS:  # `log` sends none
+        text += f" — sent {sent_text(sent)}"
+    return TimelineEntry(at=at, kind=kind, text=text + on)
+
+
+def sent_text(sent: Mapping[str, Any]) -> str:
+    """The request a step sent, on one bounded line in backticks: its method and target, then
+    the parts that carry values (headers but Content-Type, body), or the whole record."""
+    line = [_flat_value(sent[k]) for k in _SENT_LINE if sent.get(k) is not None]
+    parts: dict[str, Any] = {}
+    for key in (*_SENT_BODY, "not_sent"):
+        value = sent.get(key)
+        if key == "headers" and isinstance(value, Mapping):
+            value = {k: v for k, v in value.items() if str(k).lower() != "content-type"}
+        if value not in (None, {}, [], ""):
+            parts[key] = value
+    if not line:
+        parts = dict(sent)
+    shown = [f"{k}={json.dumps(v, separators=(',', ':'), default=str)}" for k, v in parts.items()]
+    one = " ".join(" ".join([*line, *shown]).replace("`", "'").split())
+    one = one if len(one) <= _SENT_MAX else one[: _SENT_MAX - 1] + "…"
+    return f"`{one}`"
+
+
+def _flat_value(value: object) -> str:
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value)
+    return str(value)
 
 
 def _finding(output: Mapping[str, Any] | None, error: str, summary: object = None) -> str:
@@ -210,6 +260,9 @@ def _approval_text(event: AuditEvent) -> str:
         return f"{step} approved by {event.actor}{comment}"
     if event.kind is AuditKind.APPROVAL_REJECTED:
         return f"{step} rejected by {event.actor}{comment}"
+    if event.kind is AuditKind.APPROVAL_STALE:
+        changed = ", ".join(str(c) for c in event.details.get("changed") or ()) or "?"
+        return f"approval for {step} is stale: the step changed ({_clean(changed)}); not run"
     return f"approval for {step} expired without a decision"
 
 

@@ -81,9 +81,11 @@ class RuleSet(BaseModel):
 
 
 class ApprovalView(Approval):
-    """One approval with the URL that decides it."""
+    """One approval with the URL that decides it, and the digest of the request it approves
+    (sha256 of its action and rendered params: a resume runs the step only if it is unchanged)."""
 
     approve_url: str
+    digest: str
 
 
 class ApprovalsPage(BaseModel):

@@ -120,7 +120,7 @@ async def switch(params: FlagdParams, ctx: ActionContext, on: bool) -> StepResul
         if not change.changed:
             output["note"] = f"already serves {variant!r} to every client; ConfigMap not written"
             summary = f"{src.where} already serves {variant}; not written"
-            return fitted(ctx, True, summary, output, True)
+            return fitted(ctx, True, summary, output, True, {"not_sent": output["note"]})
         if attempt == MAX_ATTEMPTS:
             break
         if attempt:
@@ -139,7 +139,10 @@ async def switch(params: FlagdParams, ctx: ActionContext, on: bool) -> StepResul
         if change.removed_targeting is not None:
             output["removed_targeting"] = change.removed_targeting  # to restore it by hand
         output["event"] = await _event(kube, ctx, src, current, variant, on, output)
-        return await _verify(kube, ctx, src, variant, seconds, output)
+        sent = {
+            "json": {"metadata": {"resourceVersion": read_version}, "data": {src.key: change.text}}
+        }
+        return await _verify(kube, ctx, src, variant, seconds, output, sent)
     raise TemporaryError(
         f"{src.shown} changed {output['conflicts']} times while responder was editing it; "
         "retrying the step later",
@@ -181,8 +184,10 @@ async def _verify(
     variant: str,
     seconds: float,
     output: dict[str, Any],
+    sent: dict[str, Any],
 ) -> StepResult:
-    """Read the ConfigMap back: the flag must serve the variant."""
+    """Read the ConfigMap back: the flag must serve the variant (`sent`: what the PUT
+    carried that `describe` could not know)."""
     again = await kube.get_config_map(src.namespace, src.name, timeout_seconds=seconds)
     after = read_flag(_document(again, src.key, src.shown), src.flag, src.shown)
     output["after"] = flag_output(after)
@@ -190,11 +195,11 @@ async def _verify(
     tried = f" after {output['conflicts']} conflicting change(s)" if output["conflicts"] else ""
     if after.serves(variant):
         summary = f"{src.where}: {old} -> {variant} (verified){tried}"
-        return fitted(ctx, True, summary, output, True)
+        return fitted(ctx, True, summary, output, True, sent)
     summary = (
         f"{src.where}: written, but it reads default {after.default_variant} (expected {variant})"
     )
-    return fitted(ctx, False, summary, output, False)
+    return fitted(ctx, False, summary, output, False, sent)
 
 
 def describe(params: FlagdParams, on: bool) -> dict[str, Any]:

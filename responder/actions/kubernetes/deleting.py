@@ -139,10 +139,11 @@ async def _run(params: DeletePodParams, ctx: ActionContext) -> StepResult:
         "replacements": [p.name for p in after if p.uid not in known],
         "event": event,
     }
+    sent = {"json": {"preconditions": {"uid": target.uid}}}
     if gone:
-        return fitted(ctx, True, f"{where} deleted ({workload})", output, True)
+        return fitted(ctx, True, f"{where} deleted ({workload})", output, True, sent)
     summary = f"{where}: delete sent but it still exists after {params.wait_seconds:g} s"
-    return fitted(ctx, False, summary, output, False)
+    return fitted(ctx, False, summary, output, False, sent)
 
 
 def _describe(params: DeletePodParams) -> dict[str, Any]:

@@ -184,21 +184,27 @@ async def _run(params: LogsParams, ctx: ActionContext) -> StepResult:
     lines = sum(len(entry["lines"]) for entry in read)
     kind = f"line(s) matching {params.grep!r}" if params.grep else "line(s)"
     summary = f"{what}: {lines} {kind} from {len(read)} of {len(chosen)} pod(s)"
+    # the pods chosen at run time: one GET each
+    sent = {"path": [_log_path(params, e["pod"], e["container"]) for e in logs]}
     if not read:
-        return fitted(ctx, False, f"{summary}; {logs[0]['error']}", output)
-    return fitted(ctx, True, summary, output)
+        return fitted(ctx, False, f"{summary}; {logs[0]['error']}", output, sent=sent)
+    return fitted(ctx, True, summary, output, sent=sent)
+
+
+def _log_path(params: LogsParams, pod: str, container: str | None) -> str:
+    query = f"tailLines={params.tail_lines}&limitBytes={params.limit_bytes}"
+    if container:
+        query += f"&container={container}"
+    if params.previous:
+        query += "&previous=true"
+    return f"{pods_path(params.namespace, pod)}/log?{query}"
 
 
 def _describe(params: LogsParams) -> dict[str, Any]:
-    query = f"tailLines={params.tail_lines}&limitBytes={params.limit_bytes}"
-    if params.container:
-        query += f"&container={params.container}"
-    if params.previous:
-        query += "&previous=true"
     pod = params.pod or "<the least healthy selected pods>"
     described: dict[str, Any] = {
         "method": "GET",
-        "path": f"{pods_path(params.namespace, pod)}/log?{query}",
+        "path": _log_path(params, pod, params.container),
         "grep": params.grep,
     }
     if params.pod is None:

@@ -92,7 +92,10 @@ async def _run_webhook(params: WebhookParams, ctx: ActionContext) -> StepResult:
         "status": response.status,
         "body": answer_text(response, secrets, min(_MAX_SHOWN_BODY, ctx.output_max_bytes)),
     }
-    return StepResult(ok=ok, summary=summary, output=truncate(output, ctx.output_max_bytes))
+    sent = {"headers": {"Idempotency-Key": headers["Idempotency-Key"]}}  # never the secrets
+    return StepResult(
+        ok=ok, summary=summary, output=truncate(output, ctx.output_max_bytes), sent=sent
+    )
 
 
 def _describe_webhook(params: WebhookParams) -> dict[str, Any]:

@@ -46,6 +46,8 @@ STEP_FIELDS = (
     "attempts",
     "started_at",
     "finished_at",
+    "instance",
+    "sent",
 )
 AUDIT_FIELDS = (
     "at",
@@ -75,8 +77,8 @@ APPROVAL_FIELDS = (
     "comment",
     "source_ip",
 )
-JSON_FIELDS = frozenset(("params", "output", "details", "approvers"))
-"""Fields stored as JSON documents (steps: params, output; audit: details; approvals:
+JSON_FIELDS = frozenset(("params", "output", "sent", "details", "approvers"))
+"""Fields stored as JSON documents (steps: params, output, sent; audit: details; approvals:
 approvers, params)."""
 
 _DOCUMENT: TypeAdapter[Any] = TypeAdapter(dict[str, Any])

@@ -91,7 +91,19 @@ _V3 = (
     "CREATE INDEX approvals_by_run ON approvals (run_id, requested_at DESC)",
 )
 
-MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = ((1, _V1), (2, _V2), (3, _V3))
+# Version 4: each step keeps the replica that ran it and the request as sent (values filled
+# in where its action's description had placeholders): `StepRecord.instance` and `.sent`.
+_V4 = (
+    "ALTER TABLE steps ADD COLUMN instance TEXT",
+    "ALTER TABLE steps ADD COLUMN sent_json TEXT",
+)
+
+MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
+    (1, _V1),
+    (2, _V2),
+    (3, _V3),
+    (4, _V4),
+)
 """(version, statements) in order; append a new version, never edit a shipped one."""
 
 LATEST_VERSION = MIGRATIONS[-1][0]
@@ -133,7 +145,9 @@ def apply_schema(conn: sqlite3.Connection) -> int:
 
 def to_text(value: datetime) -> str:
     """Fixed-width ISO-8601 UTC text; naive datetimes are refused, not guessed."""
-    return aware(value).astimezone(UTC).isoformat(timespec="microseconds")
+    if value.tzinfo is not UTC:  # most are UTC already (the clock's): no conversion
+        value = aware(value).astimezone(UTC)
+    return value.isoformat(timespec="microseconds")
 
 
 def from_text(text: str) -> datetime:
