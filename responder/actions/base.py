@@ -20,8 +20,10 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from responder.core.takeovers import Observation as Observation  # re-exported for actions
 from responder.errors import PermanentError
 from responder.models.plans import ActionClass
+from responder.models.runs import StepRecord
 from responder.ports.flag_files import FlagFileApi
 from responder.ports.http import HttpApi
 from responder.ports.kubernetes import KubeApi
@@ -39,6 +41,10 @@ class StepResult(BaseModel):
     summary: str  # one line for logs and notifications
     output: dict[str, Any] = Field(default_factory=dict)  # later steps read steps.<id>.output
     verified: bool | None = None  # containment: did read-back confirm the effect
+    # The values only known at run time that the request carried (a restartedAt stamp, a
+    # replica count, a uid read just before), shaped like `describe`'s result: they fill its
+    # `<...>` placeholders in the step's record of what was sent. None: `describe` was exact.
+    sent: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -82,6 +88,14 @@ class ActionSpec(Generic[P]):
     # A static check of the namespace the action would touch (params,
     # RESPONDER_K8S_ALLOWED_NAMESPACES).
     check_namespaces: Callable[[P, tuple[str, ...]], None] | None = None
+    # Containment read-back after a crash: (params, ports, the step as recorded before the call:
+    # its described request `params` and `started_at`) -> whether the effect is present now.
+    # Read-only; an error means UNKNOWN. None: the outcome of an interrupted step is never
+    # guessed (it waits for an approval).
+    observe: Callable[[P, ActionContext, StepRecord], Awaitable[Observation]] | None = None
+    # Running it twice has the effect of running it once (reset, scale to N, flag off): an
+    # interrupted step whose effect reads absent runs again instead of waiting for approval.
+    idempotent: bool = False
 
 
 def format_validation_error(action: str, exc: ValidationError) -> str:

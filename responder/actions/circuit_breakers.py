@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any, Literal, NoReturn
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from responder.actions.base import ActionContext, ActionSpec, StepResult
+from responder.actions.base import ActionContext, ActionSpec, Observation, StepResult
 from responder.actions.calls import (
     auth_headers,
     check_env_name,
@@ -36,6 +36,7 @@ from responder.core.redaction import redact
 from responder.errors import PermanentError, TemporaryError
 from responder.models.http import HttpRequest, HttpResponse
 from responder.models.plans import ActionClass
+from responder.models.runs import StepRecord
 
 _NAME = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 _SEGMENT = r"/[A-Za-z0-9_~-][A-Za-z0-9._~-]{0,63}"
@@ -234,6 +235,24 @@ async def _force_open(params: CircuitBreakerParams, ctx: ActionContext) -> StepR
     return await _change(params, ctx, "FORCE_OPEN")
 
 
+def _observer(
+    update: Update,
+) -> Callable[[CircuitBreakerParams, ActionContext, StepRecord], Awaitable[Observation]]:
+    async def observe(
+        params: CircuitBreakerParams, ctx: ActionContext, step: StepRecord
+    ) -> Observation:
+        """The breaker's state now: the expected one -> present; another -> absent; a v1
+        actuator (names only) or an unlisted breaker -> unknown."""
+        check_url(params.list_url, ctx.allowed_hosts)
+        shape, states = await _list(params, ctx)
+        state = states.get(params.name)
+        if shape == "v1" or state is None:
+            return Observation.UNKNOWN
+        return Observation.PRESENT if state == _EXPECTED[update] else Observation.ABSENT
+
+    return observe
+
+
 def _describer(update: Update) -> Callable[[CircuitBreakerParams], dict[str, Any]]:
     def describe(params: CircuitBreakerParams) -> dict[str, Any]:
         headers = {"Accept": "application/json", **describe_headers(params.auth_header_env)}
@@ -270,6 +289,8 @@ CIRCUIT_BREAKER_RESET: ActionSpec[CircuitBreakerParams] = ActionSpec(
     run=_reset,
     describe=_describer("CLOSE"),
     check=_check,
+    observe=_observer("CLOSE"),
+    idempotent=True,
 )
 
 CIRCUIT_BREAKER_FORCE_OPEN: ActionSpec[CircuitBreakerParams] = ActionSpec(
@@ -283,4 +304,6 @@ CIRCUIT_BREAKER_FORCE_OPEN: ActionSpec[CircuitBreakerParams] = ActionSpec(
     run=_force_open,
     describe=_describer("FORCE_OPEN"),
     check=_check,
+    observe=_observer("FORCE_OPEN"),
+    idempotent=True,
 )

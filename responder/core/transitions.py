@@ -21,7 +21,22 @@ STEP_MOVES: dict[StepState, frozenset[StepState]] = {
     StepState.WAITING_APPROVAL: frozenset(
         {StepState.RUNNING, StepState.SKIPPED, StepState.CANCELLED}
     ),
-    StepState.RUNNING: frozenset({StepState.SUCCEEDED, StepState.FAILED, StepState.CANCELLED}),
+    # back to PLANNED: an interrupted diagnostic runs again after a takeover; OUTCOME_UNKNOWN:
+    # an interrupted containment step may have acted (never CANCELLED: see core/takeovers)
+    StepState.RUNNING: frozenset(
+        {
+            StepState.SUCCEEDED,
+            StepState.FAILED,
+            StepState.CANCELLED,
+            StepState.PLANNED,
+            StepState.OUTCOME_UNKNOWN,
+        }
+    ),
+    # settled by the action's read-back: present -> SUCCEEDED, absent -> PLANNED again (same
+    # lock) or SKIPPED (containment blocked meanwhile), unknown -> WAITING_APPROVAL
+    StepState.OUTCOME_UNKNOWN: frozenset(
+        {StepState.SUCCEEDED, StepState.PLANNED, StepState.SKIPPED, StepState.WAITING_APPROVAL}
+    ),
     StepState.SKIPPED: frozenset(),
     StepState.SUCCEEDED: frozenset(),
     StepState.FAILED: frozenset(),
@@ -127,8 +142,8 @@ def final_state(run: RunRecord, tolerated: Collection[str] = ()) -> RunState:
     states = {
         s.state for s in run.steps if not (s.state is StepState.FAILED and s.step_id in tolerated)
     }
-    if StepState.FAILED in states:
-        return RunState.FAILED
+    if StepState.FAILED in states or StepState.OUTCOME_UNKNOWN in states:
+        return RunState.FAILED  # an unsettled step: whether it acted is not known
     if states and states <= {StepState.SKIPPED}:
         return RunState.SKIPPED
     return RunState.SUCCEEDED

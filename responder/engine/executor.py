@@ -7,13 +7,16 @@ import time
 from collections.abc import Awaitable, Callable, Collection
 from typing import Any
 
+import structlog
+from pydantic import ValidationError
+
 from responder.actions.base import ActionContext, StepResult
 from responder.actions.catalog import PolicyCatalog
 from responder.core.planning import PlanError, render_step_params, step_view
 from responder.core.redaction import redact, truncate
+from responder.core.takeovers import VERIFIED_NOTE, Observation, Settlement, settlement
 from responder.core.templating import build_context, evaluate_condition
 from responder.core.transitions import (
-    cancel_open_steps,
     final_state,
     move_run,
     move_step,
@@ -36,6 +39,8 @@ from responder.models.runs import (
 )
 from responder.ports.clock import Clock
 
+log = structlog.get_logger("responder.engine")
+
 ContextFactory = Callable[[str, str, str], ActionContext]
 """(run_id, rule_id, step_id) -> the ports and limits an action may use."""
 
@@ -56,8 +61,10 @@ class Executor:
         *,
         max_attempts: int,
         output_max_bytes: int,
+        instance_id: str,
     ) -> None:
         self._catalog = catalog
+        self._instance = instance_id  # stamped on every step this replica moves
         self.catalog = catalog
         self.on_park: ParkHook | None = None
         self._guard = guard
@@ -100,7 +107,7 @@ class Executor:
                     run, plan, planned, step, alert, results, failed, containment_block, approved
                 )
             except asyncio.CancelledError:
-                await self._abandon(run)
+                self._interrupted(run, planned.step_id)
                 raise
             run = replace_step(run, step, self._clock.now())
             if step.state is StepState.WAITING_APPROVAL:
@@ -131,6 +138,8 @@ class Executor:
         containment_block: SkipReason | None,
         approved: Collection[str],
     ) -> StepRecord:
+        if step.state is StepState.WAITING_APPROVAL and planned.step_id not in approved:
+            return step  # parked by a takeover (`settle`): it waits for its approval
         context = build_context(alert, results)
         if planned.condition is not None:
             try:
@@ -175,7 +184,9 @@ class Executor:
                 return await self._skip(run, step, entry.reason, params=shown)
             if entry.entry is Entry.WAIT_APPROVAL:
                 return await self._park(run, step, shown, reason=entry.reason)
-        step = move_step(step, StepState.RUNNING, self._clock.now(), params=shown)
+        step = move_step(
+            step, StepState.RUNNING, self._clock.now(), params=shown, instance=self._instance
+        )
         run = replace_step(run, step, self._clock.now())
         await self._recorder.step(run, step)
         started = time.monotonic()
@@ -188,8 +199,19 @@ class Executor:
         state = StepState.SUCCEEDED if result is not None and result.ok else StepState.FAILED
         if result is not None and not result.ok and error is None:
             error = result.summary
+        # what went out: the description with the run-time values the action reported (an
+        # action that raised reported nothing; `params` still shows what it was to send)
+        sent = None
+        if result is not None:
+            sent = truncate(redact(_filled(shown, result.sent)), self._output_max_bytes)
         done = move_step(
-            step, state, self._clock.now(), output=output, error=error, attempts=attempts
+            step,
+            state,
+            self._clock.now(),
+            output=output,
+            error=error,
+            attempts=attempts,
+            sent=sent,
         )
         await self._recorder.step(
             replace_step(run, done, self._clock.now()),
@@ -244,7 +266,7 @@ class Executor:
         """Leave the step waiting for an approval (the rule asks, or the storm brake is on)."""
         if step.state is StepState.WAITING_APPROVAL:
             return step
-        changes: dict[str, Any] = {"params": shown}
+        changes: dict[str, Any] = {"params": shown, "instance": self._instance}
         if reason is not None:
             changes["reason"] = reason.value
         moved = move_step(step, StepState.WAITING_APPROVAL, self._clock.now(), **changes)
@@ -258,7 +280,7 @@ class Executor:
         reason: SkipReason,
         params: dict[str, Any] | None = None,
     ) -> StepRecord:
-        changes: dict[str, Any] = {"reason": reason.value}
+        changes: dict[str, Any] = {"reason": reason.value, "instance": self._instance}
         if params is not None:
             changes["params"] = params
         done = move_step(step, StepState.SKIPPED, self._clock.now(), **changes)
@@ -270,17 +292,127 @@ class Executor:
     ) -> StepRecord:
         if step.state is StepState.PLANNED and state is StepState.FAILED:
             step = move_step(step, StepState.RUNNING, self._clock.now())
-        done = move_step(step, state, self._clock.now(), error=error)
+        done = move_step(step, state, self._clock.now(), error=error, instance=self._instance)
         await self._recorder.step(replace_step(run, done, self._clock.now()), done)
         return done
 
-    async def _abandon(self, run: RunRecord) -> None:
-        """Record a run interrupted by shutdown: abandoned, never re-run blindly."""
+    def _interrupted(self, run: RunRecord, step_id: str) -> None:
+        """A run cut off by shutdown is left as last saved, owned by this replica: once its
+        lease expires it is taken over (by another replica, or by this one's restart) and
+        continued at the step boundary; a containment step cut off mid-call becomes
+        `outcome_unknown` there and is settled by its read-back, never called `cancelled`."""
+        log.warning(
+            "run_interrupted",
+            run_id=run.run_id,
+            rule=run.rule_id,
+            step=step_id,
+            detail="shutdown while running; taken over after the lease expires",
+        )
+
+    async def settle(
+        self,
+        run: RunRecord,
+        planned: PlannedStep | None,
+        step_id: str,
+        alert: Alert | None,
+        blocked: SkipReason | None,
+    ) -> RunRecord:
+        """Settle an `outcome_unknown` step (its replica died mid-call) by the action's read-back:
+        present -> succeeded (verified after recovery); absent -> planned again if the action is
+        idempotent (it then runs under the containment guard like any step), skipped if
+        containment is `blocked` now, else waiting for approval; no read-back or an unclear one
+        -> waiting for approval (or left `outcome_unknown` when `blocked`). Audited as
+        `step_settled` (what was observed, what was decided). Returns the run as saved."""
+        step = run.step(step_id)
+        spec = self._catalog.spec(step.action)
+        observed: Observation | None = None
+        error = ""
+        if spec.observe is not None and planned is not None:
+            try:
+                params = planned.params
+                if params is None:  # reads earlier steps: rendered as `_one` renders it
+                    if alert is None:
+                        raise PlanError(
+                            run.rule_id, step_id, "the alert is gone: params not renderable"
+                        )
+                    done = {
+                        s.step_id: _view(s) for s in run.steps if s.state in TERMINAL_STEP_STATES
+                    }
+                    params = render_step_params(
+                        run.rule_id,
+                        planned.step_id,
+                        planned.action,
+                        planned.template,
+                        build_context(alert, done),
+                        self._catalog,
+                    )
+                model = spec.params_model.model_validate(params)
+                context = self._contexts(run.run_id, run.rule_id, step_id)
+                async with asyncio.timeout(planned.timeout.total_seconds()):
+                    observed = await spec.observe(model, context, step)
+            except (ResponderError, TimeoutError, ValidationError) as exc:
+                observed, error = Observation.UNKNOWN, str(exc) or type(exc).__name__
+        decision = settlement(observed, idempotent=spec.idempotent, blocked=blocked is not None)
+        details: dict[str, Any] = {
+            "action": step.action,
+            "instance": self._instance,
+            "observed": observed.value if observed is not None else "no read-back",
+            "settlement": decision.value,
+        }
+        if error:
+            details["error"] = error
+        settled = self._recorder.event(
+            AuditKind.STEP_SETTLED, run, step_id=step_id, reason=decision.value, details=details
+        )
         now = self._clock.now()
-        run = cancel_open_steps(await self._recorder.latest(run), now, "shutdown")
-        run = move_run(run, RunState.ABANDONED, now, reason="shutdown while running")
-        abandoned = self._recorder.event(AuditKind.RUN_ABANDONED, run, reason="shutdown")
-        await self._recorder.save(run, abandoned)
+        changes: dict[str, Any] = {"instance": self._instance}
+        match decision:
+            case Settlement.VERIFIED:
+                output = {"verified": True, "note": VERIFIED_NOTE, "observed": "present"}
+                moved = move_step(step, StepState.SUCCEEDED, now, output=output, **changes)
+            case Settlement.RUN_AGAIN:
+                reason = "its effect read absent after recovery; runs again (idempotent)"
+                moved = move_step(step, StepState.PLANNED, now, reason=reason, **changes)
+            case Settlement.SKIP:
+                assert blocked is not None
+                moved = move_step(step, StepState.SKIPPED, now, reason=blocked.value, **changes)
+            case Settlement.APPROVAL:
+                moved = move_step(
+                    step, StepState.WAITING_APPROVAL, now, reason="outcome_unknown", **changes
+                )
+            case Settlement.STAYS_UNKNOWN:
+                moved = step
+        run = replace_step(run, moved, now)
+        await self._recorder.save(run, settled)
+        if moved.state in (StepState.SUCCEEDED, StepState.SKIPPED):
+            verified = True if decision is Settlement.VERIFIED else None
+            summary = VERIFIED_NOTE if verified else ""
+            await self._recorder.step(run, moved, summary=summary, verified=verified)
+        log.warning(
+            "step_settled",
+            run_id=run.run_id,
+            rule=run.rule_id,
+            step=step_id,
+            action=step.action,
+            observed=details["observed"],
+            settlement=decision.value,
+        )
+        return run
+
+
+def _filled(described: dict[str, Any], values: dict[str, Any] | None) -> dict[str, Any]:
+    """`described` with `values` (shaped like it) put in place of what it could only
+    describe: nested mappings merge, any other value replaces the described one."""
+    if not values:
+        return described
+    filled = dict(described)
+    for key, value in values.items():
+        here = filled.get(key)
+        if isinstance(here, dict) and isinstance(value, dict):
+            filled[key] = _filled(here, value)
+        else:
+            filled[key] = value
+    return filled
 
 
 def _view(step: StepRecord) -> dict[str, Any]:

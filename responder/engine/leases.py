@@ -1,4 +1,11 @@
-"""Replica liveness leases, and the sweep that abandons runs whose replica died."""
+"""Replica liveness leases, and the sweep that takes over runs whose replica died.
+
+A run's owner renews its lease every third of its length. A run still running (or saved and
+about to start) whose owner holds no lease is taken over: one replica wins an exclusive claim
+on (run, previous owner), continues it through the one resume path (`Resumer.take_over`) and
+executes what is left in the background. At start-up the runs this replica's name owned before
+the restart count as dead too (no run of this process exists yet).
+"""
 
 from __future__ import annotations
 
@@ -8,41 +15,37 @@ from datetime import timedelta
 
 import structlog
 
-from responder.core.transitions import cancel_open_steps, move_run
-from responder.engine.recording import RunRecorder
+from responder.engine.resuming import Claimed, Resumer
 from responder.errors import CoordinationUnavailableError
-from responder.models.runs import AuditKind, RunState
+from responder.models.runs import RunRecord, RunState
 from responder.ports.clock import Clock
 from responder.ports.coordination import Coordinator
 from responder.ports.store import RunStore
 
 log = structlog.get_logger("responder.engine")
 
-ABANDON_REASON = (
-    "the replica running it stopped (its lease expired); not resumed so that no step runs twice"
-)
-
 
 class Leases:
-    """Keeps this replica's lease fresh and abandons runs of replicas whose lease expired."""
+    """Keeps this replica's lease fresh and takes over runs of replicas whose lease expired."""
 
     def __init__(
         self,
         coordinator: Coordinator,
         run_store: RunStore,
-        recorder: RunRecorder,
         clock: Clock,
         *,
+        resumer: Resumer,
         instance_id: str,
         lease: timedelta,
     ) -> None:
         self._coordinator = coordinator
         self._run_store = run_store
-        self._recorder = recorder
         self._clock = clock
+        self._resumer = resumer
         self.instance_id = instance_id
         self._lease = lease
         self._task: asyncio.Task[None] | None = None
+        self._continuing: set[asyncio.Task[None]] = set()  # taken-over runs executing
 
     async def renew(self) -> None:
         """Refresh this replica's lease (raises CoordinationUnavailableError)."""
@@ -56,36 +59,51 @@ class Leases:
             return True
         return await self._coordinator.cooldown_remaining(f"replica:{owner}") is not None
 
-    async def sweep(self) -> int:
-        """Abandon runs whose replica is gone; returns how many were abandoned.
+    async def sweep(self, *, at_start: bool = False) -> int:
+        """Take over runs whose replica is gone; returns how many were taken over.
 
         That is running runs, and pending runs without `not_before` (saved, about to start:
         a `for:` delay always sets `not_before`, and those are resumed by any replica).
-        When coordination is unavailable nothing is abandoned (liveness is unknown).
+        `at_start`: before this process started any run, so runs owned by this replica's
+        name were left by its previous process, and each takeover (re-checks, read-backs) is
+        done before returning. When coordination is unavailable nothing is taken over
+        (liveness is unknown). Each taken-over run executes in the background.
         """
-        abandoned = 0
+        taken = 0
         for run in await self._run_store.open_runs():
             starting = run.state is RunState.PENDING and run.not_before is None
             if run.state is not RunState.RUNNING and not starting:
                 continue
             try:
-                if await self.alive(run.owner):
+                mine_before = at_start and run.owner == self.instance_id
+                if not mine_before and await self.alive(run.owner):
+                    continue
+                # exactly one replica continues it (the store's compare-and-set is on the
+                # run's state only, which a takeover keeps)
+                key = f"takeover:{run.run_id}:{run.owner}:{run.updated_at.isoformat()}"
+                if not await self._coordinator.claim(key, self._lease * 4):
                     continue
             except CoordinationUnavailableError:
-                return abandoned
-            now = self._clock.now()
-            done = cancel_open_steps(run, now, "abandoned")
-            done = move_run(done, RunState.ABANDONED, now, ABANDON_REASON)
-            if await self._run_store.replace_run_if(done, run.state):
-                await self._recorder.audit(
-                    AuditKind.RUN_ABANDONED,
-                    done,
-                    reason=ABANDON_REASON,
-                    details={"owner": run.owner or "", "swept_by": self.instance_id},
-                )
-                self._recorder.run_finished(done)
-                abandoned += 1
-        return abandoned
+                return taken
+            taken += 1
+            # at start, before serving, the takeover itself (re-checks, read-backs) is awaited;
+            # later it never holds up the lease renewal of this loop
+            claimed = await self._resumer.take_over(run) if at_start else None
+            if claimed is not None or not at_start:
+                task = asyncio.create_task(self._continue(run, claimed), name="responder-takeover")
+                self._continuing.add(task)
+                task.add_done_callback(self._continuing.discard)
+        return taken
+
+    async def _continue(self, run: RunRecord, claimed: Claimed | None) -> None:
+        """Take `run` over (unless `claimed` already is) and execute what is left of it."""
+        try:
+            if claimed is None:
+                claimed = await self._resumer.take_over(run)
+            if claimed is not None:
+                await self._resumer.execute(claimed)
+        except Exception:
+            log.exception("takeover_failed", run_id=run.run_id, rule=run.rule_id)
 
     def start(self) -> None:
         """Renew the lease every third of its length and sweep once per lease length."""
@@ -100,7 +118,7 @@ class Leases:
                 if ticks % 3 == 2:
                     count = await self.sweep()
                     if count:
-                        log.warning("runs_abandoned", count=count, reason=ABANDON_REASON)
+                        log.warning("runs_taken_over", count=count)
             except CoordinationUnavailableError as exc:
                 log.warning("lease_renewal_failed", error=str(exc))
             except Exception:
@@ -110,9 +128,15 @@ class Leases:
             ticks += 1
             await asyncio.sleep(period)
 
-    async def close(self) -> None:
-        """Stop renewing (the lease then expires by itself)."""
+    async def close(self, drain_seconds: float = 0.0) -> None:
+        """Stop renewing (the lease then expires by itself); give taken-over runs still
+        executing `drain_seconds`, then cut them off (they are taken over again later)."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        if self._continuing:
+            _, late = await asyncio.wait(set(self._continuing), timeout=max(drain_seconds, 0.0))
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)

@@ -35,13 +35,23 @@ class StepState(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    # a containment step whose replica died mid-call: it may have acted. Settled by the
+    # action's read-back after a takeover (succeeded, run again, or parked for approval);
+    # final only when nothing could settle it (never recorded as `cancelled`)
+    OUTCOME_UNKNOWN = "outcome_unknown"
 
 
 TERMINAL_RUN_STATES = frozenset(
     {RunState.SUCCEEDED, RunState.FAILED, RunState.SKIPPED, RunState.CANCELLED, RunState.ABANDONED}
 )
 TERMINAL_STEP_STATES = frozenset(
-    {StepState.SKIPPED, StepState.SUCCEEDED, StepState.FAILED, StepState.CANCELLED}
+    {
+        StepState.SKIPPED,
+        StepState.SUCCEEDED,
+        StepState.FAILED,
+        StepState.CANCELLED,
+        StepState.OUTCOME_UNKNOWN,
+    }
 )
 
 
@@ -66,7 +76,14 @@ class SkipReason(StrEnum):
 
 
 class StepRecord(BaseModel):
-    """One step as recorded: rendered (redacted) params, outcome, timing."""
+    """One step as recorded: rendered (redacted) params, outcome, timing.
+
+    `params` is the request the step would send as its action describes it before the call
+    (a value only known at run time shows as a `<...>` placeholder); `sent` is that request
+    with those values filled in as the action reported sending them (redacted; null until
+    the step ran, or when the action raised before reporting); `instance` is the replica
+    (settings `instance_id`) that ran or skipped the step.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -80,6 +97,8 @@ class StepRecord(BaseModel):
     attempts: int = 0
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    instance: str | None = None
+    sent: dict[str, Any] | None = None
 
 
 class RunRecord(BaseModel):
@@ -130,6 +149,9 @@ class AuditKind(StrEnum):
     RUN_FINISHED = "run_finished"
     RUN_CANCELLED = "run_cancelled"
     RUN_ABANDONED = "run_abandoned"
+    RUN_TAKEN_OVER = "run_taken_over"  # its replica died; another (or the restart) continues it
+    STEP_OUTCOME_UNKNOWN = "step_outcome_unknown"  # interrupted mid-call: may have acted
+    STEP_SETTLED = "step_settled"  # an outcome_unknown step, settled by the action's read-back
     STEP_STARTED = "step_started"
     STEP_SUCCEEDED = "step_succeeded"
     STEP_FAILED = "step_failed"
@@ -139,6 +161,7 @@ class AuditKind(StrEnum):
     APPROVAL_GRANTED = "approval_granted"
     APPROVAL_REJECTED = "approval_rejected"
     APPROVAL_EXPIRED = "approval_expired"
+    APPROVAL_STALE = "approval_stale"  # the approved step re-planned to another request
     AUDIT_PRUNED = "audit_pruned"
 
 

@@ -27,6 +27,7 @@ from responder.engine.leases import Leases
 from responder.engine.pipeline import Pipeline
 from responder.engine.recording import RunRecorder
 from responder.engine.recovery import start_requeue, unprocessed_at_start
+from responder.engine.resuming import Resumer
 from responder.engine.workers import WorkerPool
 from responder.errors import CoordinationUnavailableError
 from responder.ports.store import Store
@@ -204,12 +205,27 @@ async def engine_ctx(app: web.Application) -> AsyncIterator[None]:
         ContainmentGuard(coordinator, _storm(settings)),
         max_attempts=settings.runs.step_max_attempts,
         output_max_bytes=settings.runs.output_max_bytes,
+        instance_id=settings.coordination.instance_id,
+    )
+    gate = Gate(coordinator, dedup_ttl=timedelta(seconds=settings.intake.dedup_ttl_seconds))
+    resumer = Resumer(
+        run_store=store,
+        alert_log=store,
+        rulebook=app[keys.RULEBOOK],
+        catalog=catalog,
+        gate=gate,
+        executor=executor,
+        recorder=recorder,
+        clock=clock,
+        instance_id=settings.coordination.instance_id,
+        dry_run=settings.runs.dry_run,
     )
     pipeline = Pipeline(
         rulebook=app[keys.RULEBOOK],
         catalog=catalog,
-        gate=Gate(coordinator, dedup_ttl=timedelta(seconds=settings.intake.dedup_ttl_seconds)),
+        gate=gate,
         executor=executor,
+        resumer=resumer,
         recorder=recorder,
         alert_log=store,
         run_store=store,
@@ -218,22 +234,20 @@ async def engine_ctx(app: web.Application) -> AsyncIterator[None]:
         dry_run=settings.runs.dry_run,
         instance_id=settings.coordination.instance_id,
     )
+    notifier = None
+    if settings.approvals.approval_notify:
+        sinks = [Sink(s.action, dict(s.with_)) for s in settings.approvals.approval_notify]
+        notifier = ApprovalNotifier(sinks, catalog, contexts)
     desk = ApprovalDesk(
         approval_store=store,
         run_store=store,
-        alert_log=store,
         recorder=recorder,
         clock=clock,
-        rulebook=app[keys.RULEBOOK],
-        catalog_owner=executor,
-        instance_id=settings.coordination.instance_id,
-        dry_run=settings.runs.dry_run,
+        resumer=resumer,
+        notifier=notifier,
         public_url=settings.approvals.public_url,
     )
     executor.on_park = desk.request
-    if settings.approvals.approval_notify:
-        sinks = [Sink(s.action, dict(s.with_)) for s in settings.approvals.approval_notify]
-        desk.notifier = ApprovalNotifier(sinks, catalog, contexts)
     pipeline.on_cancel = desk.cancel_for_run
     app[keys.DESK] = desk
     queue = AlertQueue(settings.intake.queue_size, metrics)
@@ -250,8 +264,8 @@ async def engine_ctx(app: web.Application) -> AsyncIterator[None]:
     leases = Leases(
         coordinator=coordinator,
         run_store=store,
-        recorder=recorder,
         clock=clock,
+        resumer=resumer,
         instance_id=settings.coordination.instance_id,
         lease=timedelta(seconds=settings.coordination.lease_seconds),
     )
@@ -261,9 +275,9 @@ async def engine_ctx(app: web.Application) -> AsyncIterator[None]:
     app[keys.WORKERS] = workers
     try:
         await leases.renew()
-        abandoned = await leases.sweep()
-        if abandoned:
-            log.warning("runs_abandoned", count=abandoned)
+        taken = await leases.sweep(at_start=True)  # continued in the background
+        if taken:
+            log.warning("runs_taken_over", count=taken)
     except CoordinationUnavailableError as exc:
         log.warning("recovery_deferred", reason=str(exc), hint="the lease loop retries")
     recovered = await unprocessed_at_start(alert_log=store)
@@ -280,5 +294,5 @@ async def engine_ctx(app: web.Application) -> AsyncIterator[None]:
     finished = await workers.drain(intake, settings.http.drain_seconds)
     await delays.close(settings.http.drain_seconds)
     await desk.close(settings.http.drain_seconds)
-    await leases.close()
+    await leases.close(settings.http.drain_seconds)
     log.info("drained", finished=finished)

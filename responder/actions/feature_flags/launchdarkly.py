@@ -154,6 +154,13 @@ async def _patch(params: LaunchDarklyParams, ctx: ActionContext, on: bool) -> in
     return reply.status
 
 
+async def read_enabled(params: LaunchDarklyParams, ctx: ActionContext) -> bool:
+    """Whether the flag is on in the environment now; read-only, for the read-back of an
+    interrupted step."""
+    check_url(params.flag_url, ctx.allowed_hosts)
+    return await _read(params, ctx)
+
+
 async def switch(params: LaunchDarklyParams, ctx: ActionContext, on: bool) -> StepResult:
     """Turn the flag on or off in one environment, then read it back."""
     check_url(params.flag_url, ctx.allowed_hosts)  # again: rendered at run time

@@ -26,13 +26,14 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails
 
-from responder.actions.base import ActionContext, ActionSpec, StepResult
+from responder.actions.base import ActionContext, ActionSpec, Observation, StepResult
 from responder.actions.feature_flags import flagd, flagd_configmap, http, launchdarkly, unleash
 from responder.actions.feature_flags.flagd import FlagdParams
 from responder.actions.feature_flags.http import HttpFlagParams
 from responder.actions.feature_flags.launchdarkly import LaunchDarklyParams
 from responder.actions.feature_flags.unleash import UnleashParams
 from responder.models.plans import ActionClass
+from responder.models.runs import StepRecord
 
 ProviderParams = Annotated[
     UnleashParams | FlagdParams | LaunchDarklyParams | HttpFlagParams,
@@ -82,6 +83,27 @@ def _runner(on: bool) -> Callable[[FeatureFlagParams, ActionContext], Awaitable[
         return await http.switch(target, ctx, on)
 
     return run
+
+
+def _observer(
+    on: bool,
+) -> Callable[[FeatureFlagParams, ActionContext, StepRecord], Awaitable[Observation]]:
+    async def observe(
+        params: FeatureFlagParams, ctx: ActionContext, step: StepRecord
+    ) -> Observation:
+        """The flag's state now (Unleash, LaunchDarkly): the wanted one -> present, the other
+        -> absent; flagd and http providers -> unknown (not read back after a crash yet)."""
+        target = params.root
+        enabled: bool | None = None
+        if isinstance(target, UnleashParams):
+            enabled = await unleash.read_enabled(target, ctx)
+        elif isinstance(target, LaunchDarklyParams):
+            enabled = await launchdarkly.read_enabled(target, ctx)
+        if enabled is None:
+            return Observation.UNKNOWN
+        return Observation.PRESENT if enabled is on else Observation.ABSENT
+
+    return observe
 
 
 def _describer(on: bool) -> Callable[[FeatureFlagParams], dict[str, Any]]:
@@ -140,6 +162,8 @@ FEATURE_FLAG_DISABLE: ActionSpec[FeatureFlagParams] = ActionSpec(
     check=_check,
     check_files=_check_files,
     check_namespaces=_check_namespaces,
+    observe=_observer(False),
+    idempotent=True,  # a flag set twice is set once
 )
 
 FEATURE_FLAG_ENABLE: ActionSpec[FeatureFlagParams] = ActionSpec(
@@ -155,4 +179,6 @@ FEATURE_FLAG_ENABLE: ActionSpec[FeatureFlagParams] = ActionSpec(
     check=_check,
     check_files=_check_files,
     check_namespaces=_check_namespaces,
+    observe=_observer(True),
+    idempotent=True,  # a flag set twice is set once
 )

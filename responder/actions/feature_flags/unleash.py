@@ -110,6 +110,14 @@ def _word(enabled: Any) -> str:
     return "unknown"
 
 
+async def read_enabled(params: UnleashParams, ctx: ActionContext) -> bool | None:
+    """Whether the flag's environment is on now (None: the reply does not say); read-only,
+    for the read-back of an interrupted step."""
+    check_url(params.feature_url, ctx.allowed_hosts)
+    enabled = (await _read(params, ctx)).get("enabled")
+    return enabled if isinstance(enabled, bool) else None
+
+
 async def switch(params: UnleashParams, ctx: ActionContext, on: bool) -> StepResult:
     """Turn the flag's environment on or off, then read it back."""
     check_url(params.feature_url, ctx.allowed_hosts)  # again: rendered at run time

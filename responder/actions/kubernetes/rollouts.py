@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic import Field
 
-from responder.actions.base import ActionContext, ActionSpec, StepResult
+from responder.actions.base import ActionContext, ActionSpec, Observation, StepResult
 from responder.actions.calls import fitted
 from responder.actions.kubernetes.targets import (
     NamespacedParams,
@@ -32,6 +32,7 @@ from responder.core.rollouts import RESTARTED_AT, RolloutStatus, restart_stamp, 
 from responder.errors import PermanentError, TemporaryError
 from responder.models.kube import Deployment, ObjectRef
 from responder.models.plans import ActionClass
+from responder.models.runs import StepRecord
 from responder.ports.kubernetes import KubeApi
 
 REASON = "ResponderRolloutRestart"
@@ -113,6 +114,7 @@ async def _run(params: RolloutRestartParams, ctx: ActionContext) -> StepResult:
             delay=1.1,
         )
     stamp = restart_stamp(at)
+    sent = {"json": {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: stamp}}}}}}
     regarding = ObjectRef(
         api_version="apps/v1",
         kind="Deployment",
@@ -133,17 +135,33 @@ async def _run(params: RolloutRestartParams, ctx: ActionContext) -> StepResult:
     }
     if params.wait_seconds == 0:
         output["rollout"] = {"done": False, "failed": False, "message": "not waited for"}
-        return fitted(ctx, True, f"{where}: restart requested (not waiting)", output, None)
+        return fitted(ctx, True, f"{where}: restart requested (not waiting)", output, None, sent)
     status, last, errors = await _wait(kube, params, patched.generation)
     output["rollout"] = {"done": status.done, "failed": status.failed, "message": status.message}
     output["after"] = _counts(last) if last is not None else None
     output["poll_errors"] = errors
     if status.done:
-        return fitted(ctx, True, f"{where} restarted: {status.message}", output, True)
+        return fitted(ctx, True, f"{where} restarted: {status.message}", output, True, sent)
     if status.failed:
-        return fitted(ctx, False, f"{where}: {status.message}", output, False)
+        return fitted(ctx, False, f"{where}: {status.message}", output, False, sent)
     summary = f"{where}: not rolled out after {params.wait_seconds:g} s: {status.message}"
-    return fitted(ctx, False, summary, output, False)
+    return fitted(ctx, False, summary, output, False, sent)
+
+
+async def _observe(
+    params: RolloutRestartParams, ctx: ActionContext, step: StepRecord
+) -> Observation:
+    """The pod template's restartedAt now: at or after the second the step was recorded
+    running (before its PATCH; the PATCH stamps the time of the call) -> present (that restart,
+    or a later one, happened); older or none -> absent; no recorded start -> unknown."""
+    if step.started_at is None:
+        return Observation.UNKNOWN
+    kube = kube_for(ctx, params.namespace)
+    now = await kube.read_deployment(params.namespace, params.deployment)
+    stamp = now.template_annotations.get(RESTARTED_AT)
+    if stamp is not None and stamp >= restart_stamp(step.started_at):
+        return Observation.PRESENT
+    return Observation.ABSENT
 
 
 def _describe(params: RolloutRestartParams) -> dict[str, Any]:
@@ -182,4 +200,5 @@ K8S_ROLLOUT_RESTART: ActionSpec[RolloutRestartParams] = ActionSpec(
     run=_run,
     describe=_describe,
     check_namespaces=check_params_namespace,
+    observe=_observe,  # not idempotent: an absent restart is parked for approval
 )

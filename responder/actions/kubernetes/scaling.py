@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
-from responder.actions.base import ActionContext, ActionSpec, StepResult
+from responder.actions.base import ActionContext, ActionSpec, Observation, StepResult
 from responder.actions.calls import fitted
 from responder.actions.kubernetes.targets import (
     NamespacedParams,
@@ -30,6 +30,7 @@ from responder.actions.kubernetes.targets import (
 from responder.actions.kubernetes_access import ObjectName, describe_event, kube_for, record_event
 from responder.models.kube import ObjectRef
 from responder.models.plans import ActionClass
+from responder.models.runs import StepRecord
 
 REASON = "ResponderScale"
 MAX_REPLICAS = 1000
@@ -92,7 +93,9 @@ async def _run(params: ScaleParams, ctx: ActionContext) -> StepResult:
     if target == before.replicas:
         note = f"already at {target} replicas (bounds {params.min}..{params.max}); not patched"
         output["note"] = note
-        return fitted(ctx, True, f"{where}: {note}", output, True)
+        unsent = {"json": {"spec": {"replicas": target}}, "not_sent": note}
+        return fitted(ctx, True, f"{where}: {note}", output, True, unsent)
+    sent = {"json": {"spec": {"replicas": target}}}
     await kube.patch_scale(params.namespace, params.deployment, target)
     after = await kube.read_scale(params.namespace, params.deployment)
     output.update(patched=True, after=after.replicas, status_replicas=after.status_replicas)
@@ -113,8 +116,19 @@ async def _run(params: ScaleParams, ctx: ActionContext) -> StepResult:
     )
     if after.replicas != target:
         summary = f"{where}: scaled to {target} but spec.replicas reads {after.replicas}"
-        return fitted(ctx, False, summary, output, False)
-    return fitted(ctx, True, f"{where}: {before.replicas} -> {target} replicas", output, True)
+        return fitted(ctx, False, summary, output, False, sent)
+    summary = f"{where}: {before.replicas} -> {target} replicas"
+    return fitted(ctx, True, summary, output, True, sent)
+
+
+async def _observe(params: ScaleParams, ctx: ActionContext, step: StepRecord) -> Observation:
+    """spec.replicas now against an absolute `replicas`: equal -> present, else absent. A
+    relative `change` is unknown (the count it aimed at was only known inside the call)."""
+    if params.replicas is None:
+        return Observation.UNKNOWN
+    kube = kube_for(ctx, params.namespace)
+    now = await kube.read_scale(params.namespace, params.deployment)
+    return Observation.PRESENT if now.replicas == params.replicas else Observation.ABSENT
 
 
 def _describe(params: ScaleParams) -> dict[str, Any]:
@@ -149,4 +163,6 @@ K8S_SCALE: ActionSpec[ScaleParams] = ActionSpec(
     run=_run,
     describe=_describe,
     check_namespaces=check_params_namespace,
+    observe=_observe,  # an absolute count: setting it again changes nothing more
+    idempotent=True,
 )
