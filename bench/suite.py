@@ -3,7 +3,7 @@
     bench/run [--quick [--scale F]] [--no-write] [--results-dir DIR] [--docs FILE]
               [--json FILE] [--keep] [--backend NAME ...] [BENCH ...]
 
-BENCH is any of: intake, ack_latency, reaction, storm, rule_scale, footprint (default: all,
+BENCH is any of: intake, ack_latency, reaction, storm, rule_scale, footprint, engine (default: all,
 in that order; the full set takes about 5-8 minutes on 2 cores). Every run prints its tables
 and writes its raw results to `bench/results/<date>-<rev>.json` (`bench.results`); a complete
 run (every bench on both backends) then regenerates the summary table of docs/performance.md
@@ -34,6 +34,7 @@ from pathlib import Path
 from bench import (
     ack_latency,
     backends,
+    engine,
     footprint,
     intake,
     reaction,
@@ -52,6 +53,7 @@ BENCHES: dict[str, Callable[[Context], BenchResult]] = {
     "storm": storm.run,
     "rule_scale": rule_scale.run,
     "footprint": footprint.run,
+    "engine": engine.run,
 }
 
 

@@ -8,11 +8,20 @@ from typing import Any, TypedDict, Unpack
 import structlog
 
 from responder.metrics import Metrics
-from responder.models.runs import AuditEvent, AuditKind, RunRecord, StepRecord, StepState
+from responder.models.runs import (
+    AuditEvent,
+    AuditKind,
+    RunRecord,
+    RunState,
+    StepRecord,
+    StepState,
+)
 from responder.ports.clock import Clock
 from responder.ports.store import AuditLog, RunStore
 
 log = structlog.get_logger("responder.engine")
+
+_SAVED_MAX = 10_000  # runs remembered as last written, for diffing (see RunRecorder._save)
 
 _STEP_KIND = {
     StepState.RUNNING: AuditKind.STEP_STARTED,
@@ -25,6 +34,7 @@ _APPROVAL_EVENT = {
     AuditKind.APPROVAL_GRANTED: "granted",
     AuditKind.APPROVAL_REJECTED: "rejected",
     AuditKind.APPROVAL_EXPIRED: "expired",
+    AuditKind.APPROVAL_STALE: "stale",
 }
 
 
@@ -51,6 +61,7 @@ class RunRecorder:
         self._metrics = metrics
         self._clock = clock
         self._deferred: dict[str, list[AuditEvent]] = {}  # by run id, see `defer`
+        self._saved: dict[str, RunRecord] = {}  # by run id: as this recorder last wrote it
 
     async def save(self, run: RunRecord, *events: AuditEvent) -> None:
         """Persist the run and its steps as they are now, with the audit `events` (from
@@ -78,14 +89,28 @@ class RunRecorder:
     async def _save(self, run: RunRecord, events: Sequence[AuditEvent]) -> None:
         """`save_run` with the run's deferred events first (announced once written)."""
         earlier = self._deferred.pop(run.run_id, [])
+        previous = self._saved.pop(run.run_id, None)
         try:
-            await self._run_store.save_run(run, [*earlier, *events])
+            changed = _changed_steps(previous, run)
+            if changed is None:
+                await self._run_store.save_run(run, [*earlier, *events])
+            else:
+                await self._run_store.save_steps(run, changed, [*earlier, *events])
         except BaseException:
             if earlier:  # not written: they wait for the next save
                 self._deferred[run.run_id] = earlier + self._deferred.get(run.run_id, [])
-            raise
+            raise  # and the next save writes the run whole: what is stored is unknown
+        if run.state is RunState.RUNNING:
+            self._remember(run)
         for event in earlier:
             self._announce(event)
+
+    def _remember(self, run: RunRecord) -> None:
+        """Keep `run` as written, for the next save to diff against: only while it runs here
+        (a parked or finished run is next written, if ever, by whoever resumes it)."""
+        if len(self._saved) >= _SAVED_MAX:  # a run that stopped without a final save
+            del self._saved[next(iter(self._saved))]
+        self._saved[run.run_id] = run
 
     async def latest(self, run: RunRecord) -> RunRecord:
         """The run as last saved (falls back to `run` if the store has none)."""
@@ -150,7 +175,8 @@ class RunRecorder:
         verified: bool | None = None,
     ) -> None:
         """Persist the run after a step changed state, with its audit event (one store call);
-        count and log it once."""
+        count and log it once. The event names the replica that moved the step (`instance`)
+        and the request (`params`; `sent` once the action reported what it sent)."""
         kind = (
             AuditKind.STEP_WOULD_RUN
             if step.state is StepState.SKIPPED and step.reason == "dry_run"
@@ -159,9 +185,11 @@ class RunRecorder:
         if kind is None:
             await self._save(run, ())
             return
-        details: dict[str, Any] = {"action": step.action}
-        if step.params is not None and step.state is not StepState.RUNNING:
-            details["params"] = step.params
+        details: dict[str, Any] = {"action": step.action, "instance": step.instance}
+        if step.params is not None:
+            details["params"] = step.params  # the request as described before the call
+        if step.sent is not None:
+            details["sent"] = step.sent  # ... and as sent, run-time values filled in
         if step.error:
             details["error"] = step.error
         if summary:
@@ -206,11 +234,26 @@ class RunRecorder:
             error=step.error,
             verified=verified,
             dry_run=run.dry_run,
+            instance=step.instance,
         )
 
     def run_finished(self, run: RunRecord) -> None:
         """Count a run that reached its final state."""
         self._metrics.runs.labels(rule=run.rule_id, state=run.state.value).inc()
+
+
+def _changed_steps(previous: RunRecord | None, run: RunRecord) -> list[str] | None:
+    """The ids of the steps of `run` that differ from `previous` (as last written); None when
+    the run must be written whole (never written here, or its steps are not the same list)."""
+    if previous is None or len(previous.steps) != len(run.steps):
+        return None
+    changed = []
+    for before, now in zip(previous.steps, run.steps, strict=True):
+        if before.step_id != now.step_id:
+            return None
+        if before != now:
+            changed.append(now.step_id)
+    return changed
 
 
 def _flat(details: Mapping[str, Any] | None) -> dict[str, Any]:

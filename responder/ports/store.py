@@ -7,7 +7,7 @@ argument of these roles keeps.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -64,6 +64,19 @@ class RunStore(Protocol):
     async def save_run(self, run: RunRecord, audit: Sequence[AuditEvent] = ()) -> None:
         """Insert or replace a run and its steps, and append `audit` events, in one
         transaction: a run's state and the audit record of how it got there land together."""
+        ...
+
+    async def save_steps(
+        self, run: RunRecord, step_ids: Collection[str], audit: Sequence[AuditEvent] = ()
+    ) -> None:
+        """Save what a step transition changed: insert or update the run's row, insert or
+        update only the steps named in `step_ids` (as they are in `run`, at their positions
+        there), and append `audit`, in one transaction. Steps not named stay as stored, so a
+        run saved for the first time names every step; an unknown step id is a ValueError.
+
+        Concurrent callers may share one transaction (one commit for many runs); each call is
+        still all or none, and a call that fails for its data fails alone.
+        """
         ...
 
     async def replace_run_if(self, run: RunRecord, expected: RunState) -> bool:

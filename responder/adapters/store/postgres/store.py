@@ -24,13 +24,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
+from responder.adapters.connecting.postgres import describe
 from responder.adapters.store import filters
 from responder.adapters.store.postgres import approvals, batching, connections, migrating, queries
 from responder.adapters.store.postgres.queries import DIALECT, DeliveryRows
@@ -79,6 +80,13 @@ class PostgresStore:
             fails_alone=_data_problem,
             timeout=timeout_seconds,
         )
+        self._steps: batching.Batcher[queries.StepWrite, None] = batching.Batcher(
+            self._write_steps,
+            name="responder-pg-steps",
+            batch_max=batch_max,
+            fails_alone=_data_problem,
+            timeout=timeout_seconds,
+        )
         self._audits: batching.Batcher[list[AuditEvent], None] = batching.Batcher(
             self._append_audits,
             name="responder-pg-audit",
@@ -91,8 +99,9 @@ class PostgresStore:
 
     @property
     def statements(self) -> int:
-        """Delivery, processed-mark and audit statements written so far (for tests)."""
-        return self._deliveries.statements + self._marks.statements + self._audits.statements
+        """Delivery, processed-mark, step and audit writes started so far (for tests)."""
+        batchers = (self._deliveries, self._marks, self._steps, self._audits)
+        return sum(batcher.statements for batcher in batchers)
 
     @classmethod
     async def open(
@@ -127,6 +136,7 @@ class PostgresStore:
             async with asyncio.timeout(self._timeout):
                 await self._deliveries.idle()
                 await self._marks.idle()
+                await self._steps.idle()
                 await self._audits.idle()
         self._closed = True
         await self._pool.close(timeout=self._timeout)
@@ -209,8 +219,23 @@ class PostgresStore:
 
     async def save_run(self, run: RunRecord, audit: Sequence[AuditEvent] = ()) -> None:
         """Insert or replace a run (its steps are replaced by `run.steps`) and append `audit`,
-        in one transaction."""
-        await self._run(lambda conn: queries.upsert_run(conn, run, audit))
+        in one transaction, shared with the `save_run` and `save_steps` calls made meanwhile
+        (see `save_steps`)."""
+        write = queries.StepWrite(run, frozenset(s.step_id for s in run.steps), tuple(audit), True)
+        await self._batched(self._steps, write)
+
+    async def save_steps(
+        self, run: RunRecord, step_ids: Collection[str], audit: Sequence[AuditEvent] = ()
+    ) -> None:
+        """Insert or update the run's row and only its steps `step_ids`, append `audit`, in one
+        transaction. Calls made while another's write is in flight are written together by
+        the next one: one statement for their runs, one for their steps, one for their
+        audit events, one commit; a batch refused for its data is redone call by call."""
+        await self._batched(self._steps, queries.step_write(run, step_ids, audit))
+
+    async def _write_steps(self, batch: list[queries.StepWrite]) -> list[None]:
+        await self._run(lambda conn: queries.upsert_steps(conn, batch))
+        return [None] * len(batch)
 
     async def replace_run_if(self, run: RunRecord, expected: RunState) -> bool:
         """Save `run` only if the stored run is still in state `expected` (never creates one).
@@ -284,7 +309,16 @@ class PostgresStore:
         transaction, the only one allowed to delete audit rows); the number deleted."""
         queries.encode(older_than)  # refuse a naive time before any IO
         now = datetime.now(UTC)
-        return await self._run(lambda conn: queries.prune_audit(conn, older_than, actor, now))
+        try:
+            return await self._run(lambda conn: queries.prune_audit(conn, older_than, actor, now))
+        except StoreUnavailableError as exc:
+            if isinstance(exc.__cause__, psycopg.errors.InsufficientPrivilege):
+                raise StoreUnavailableError(
+                    f"{describe(self._dsn)}: this role may not delete audit events (the runtime "
+                    "role of serve never may); run `responder audit prune` as the role that owns "
+                    "the tables, the one `responder migrate` runs as (docs/deployment.md)"
+                ) from exc
+            raise
 
     async def save_approval(self, approval: Approval) -> None:
         """Insert an approval request, or replace the stored one with the same id."""

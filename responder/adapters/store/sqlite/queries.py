@@ -9,7 +9,7 @@ fields (`codecs.JSON_FIELDS`) are stored in `<field>_json` columns. The approval
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from enum import Enum
 from typing import Any
@@ -128,6 +128,12 @@ _ALERT_VALUES = "(" + ", ".join("?" * len(ALERT_COLUMNS)) + ")"
 RUN_UPSERT = upsert_sql("runs", RUN_FIELDS)
 RUN_CAS = cas_sql("runs", RUN_FIELDS)
 STEP_INSERT = _insert("steps", ("run_id", "position", *columns(STEP_FIELDS)))
+# one step as a transition left it: inserted, or updated in place (its key: run_id, step_id)
+STEP_UPSERT = (
+    STEP_INSERT
+    + " ON CONFLICT (run_id, step_id) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in ("position", *columns(STEP_FIELDS[1:])))
+)
 AUDIT_INSERT = _insert("audit_events", columns(AUDIT_FIELDS))
 MARK_PROCESSED = "UPDATE alerts SET processed_at = coalesce(processed_at, ?) WHERE id = ?"
 PROBE_UPSERT = "INSERT OR REPLACE INTO writable_probe (id, checked_at) VALUES (1, ?)"
@@ -176,6 +182,19 @@ def upsert_run(
     conn.execute(RUN_UPSERT, row)
     conn.execute("DELETE FROM steps WHERE run_id = ?", (row[0],))
     conn.executemany(STEP_INSERT, steps)
+    if audit:
+        conn.executemany(AUDIT_INSERT, audit)
+
+
+def upsert_steps(
+    conn: sqlite3.Connection,
+    row: tuple[Any, ...],
+    steps: list[tuple[Any, ...]],
+    audit: Sequence[tuple[Any, ...]] = (),
+) -> None:
+    """Insert or update a `run_row` and only the `step_rows` given, append `audit_row`s."""
+    conn.execute(RUN_UPSERT, row)
+    conn.executemany(STEP_UPSERT, steps)
     if audit:
         conn.executemany(AUDIT_INSERT, audit)
 
@@ -238,11 +257,17 @@ def run_row(run: RunRecord) -> tuple[Any, ...]:
     return tuple(values(run, RUN_FIELDS, encode))
 
 
-def step_rows(run: RunRecord) -> list[tuple[Any, ...]]:
-    """Parameters for STEP_INSERT, one per step, keeping the steps' order."""
+def step_rows(run: RunRecord, step_ids: Collection[str] | None = None) -> list[tuple[Any, ...]]:
+    """Parameters for STEP_INSERT (and STEP_UPSERT), one per step (only those of `step_ids`
+    if given: ValueError for an id the run does not have), keeping the steps' order."""
+    if step_ids is not None:
+        unknown = set(step_ids) - {step.step_id for step in run.steps}
+        if unknown:
+            raise ValueError(f"run {run.run_id} has no step {', '.join(sorted(unknown))}")
     return [
         (run.run_id, position, *values(step, STEP_FIELDS, encode))
         for position, step in enumerate(run.steps)
+        if step_ids is None or step.step_id in step_ids
     ]
 
 

@@ -9,7 +9,7 @@ them.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -85,6 +85,16 @@ class SqliteStore:
         row, steps = queries.run_row(run), queries.step_rows(run)
         events = [queries.audit_row(e) for e in audit]
         save = partial(queries.upsert_run, row=row, steps=steps, audit=events)
+        await self._call(save, write=True)
+
+    async def save_steps(
+        self, run: RunRecord, step_ids: Collection[str], audit: Sequence[AuditEvent] = ()
+    ) -> None:
+        """Insert or update the run's row and only its steps `step_ids`, append `audit`, in
+        one transaction (the writer commits concurrent callers' writes together)."""
+        row, steps = queries.run_row(run), queries.step_rows(run, frozenset(step_ids))
+        events = [queries.audit_row(e) for e in audit]
+        save = partial(queries.upsert_steps, row=row, steps=steps, audit=events)
         await self._call(save, write=True)
 
     async def replace_run_if(self, run: RunRecord, expected: RunState) -> bool:
