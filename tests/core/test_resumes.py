@@ -50,22 +50,40 @@ def test_staleness_is_none_for_the_approved_request_and_says_what_changed_otherw
 
 def _run(*steps: tuple[str, str]) -> RunRecord:
     return RunRecord(
-        run_id="r1", rule_id="gated", alert_id=1, source=Source.ALERTMANAGER, fingerprint="f",
-        alert_identity="i", guard_key="g", idempotency_key="k", state=RunState.WAITING_APPROVAL,
-        created_at=T0, updated_at=T0,
+        run_id="r1",
+        rule_id="gated",
+        alert_id=1,
+        source=Source.ALERTMANAGER,
+        fingerprint="f",
+        alert_identity="i",
+        guard_key="g",
+        idempotency_key="k",
+        state=RunState.WAITING_APPROVAL,
+        created_at=T0,
+        updated_at=T0,
         steps=tuple(StepRecord(step_id=s, action=a) for s, a in steps),
-    )  # fmt: skip
+    )
 
 
 def _plan(*steps: tuple[str, str]) -> Plan:
     return Plan(
-        rule_id="gated", alert_identity="i", guard_key="g", dedup_key="d", idempotency_key="k",
+        rule_id="gated",
+        alert_identity="i",
+        guard_key="g",
+        dedup_key="d",
+        idempotency_key="k",
         steps=tuple(
-            PlannedStep(step_id=s, action=a, action_class=ActionClass.DIAGNOSTIC, params={},
-                        template={}, timeout=timedelta(seconds=5))
+            PlannedStep(
+                step_id=s,
+                action=a,
+                action_class=ActionClass.DIAGNOSTIC,
+                params={},
+                template={},
+                timeout=timedelta(seconds=5),
+            )
             for s, a in steps
         ),
-    )  # fmt: skip
+    )
 
 
 def test_the_plan_must_still_have_the_runs_steps() -> None:
@@ -85,10 +103,16 @@ def test_a_missing_rule_blocks_the_resume() -> None:
 
 
 APPROVAL = Approval(
-    approval_id="a1", run_id="r1", step_id="act", rule_id="gated", reason="rule",
-    requested_at=T0, expires_at=T0 + timedelta(minutes=30), action="http.request",
+    approval_id="a1",
+    run_id="r1",
+    step_id="act",
+    rule_id="gated",
+    reason="rule",
+    requested_at=T0,
+    expires_at=T0 + timedelta(minutes=30),
+    action="http.request",
     params=PARAMS,
-)  # fmt: skip
+)
 URL = "https://responder.example/v1/runs/r1"
 
 

@@ -58,8 +58,12 @@ async def _client(
     return await make_client(http_allowed_hosts=(target.host,), approver_tokens=APPROVERS, **extra)
 
 
-async def _post(client: TestClient[Any, Any], fingerprint: str, status: str = "firing",
-                clock: FakeClock | None = None) -> None:  # fmt: skip
+async def _post(
+    client: TestClient[Any, Any],
+    fingerprint: str,
+    status: str = "firing",
+    clock: FakeClock | None = None,
+) -> None:
     started = clock.now() if clock is not None else None
     body = am_body(am_alert(fingerprint=fingerprint, status=status, starts_at=started))
     response = await client.post("/v1/webhooks/alertmanager", data=body, headers={**AUTH, **JSON})
@@ -169,8 +173,9 @@ async def test_a_removed_rule_skips_the_approved_step_too(
     approval = await api.pending_approval()
     other = gated(target).replace("id: gated", "id: other")
     await _rewrite(client, rules_dir, other, "'id': 'other'")
-    assert (await client.post(f"/v1/approvals/{approval['approval_id']}/approve",
-                              headers=ALICE)).status == 200  # fmt: skip
+    assert (
+        await client.post(f"/v1/approvals/{approval['approval_id']}/approve", headers=ALICE)
+    ).status == 200
     run = await api.run_reaches(approval["run_id"], "skipped")
     assert run["reason"] == "rule_disabled"
     assert target.hits("/act") == 0
@@ -186,8 +191,9 @@ async def test_a_changed_step_list_makes_the_plan_invalid_for_the_waiting_run(
     approval = await api.pending_approval()
     renamed = gated(target).replace("id: act", "id: act2")
     await _rewrite(client, rules_dir, renamed, "act2")
-    assert (await client.post(f"/v1/approvals/{approval['approval_id']}/approve",
-                              headers=ALICE)).status == 200  # fmt: skip
+    assert (
+        await client.post(f"/v1/approvals/{approval['approval_id']}/approve", headers=ALICE)
+    ).status == 200
     run = await api.run_reaches(approval["run_id"], "skipped")
     assert run["reason"] == "plan_invalid"
     assert target.hits("/act") == 0
@@ -236,14 +242,16 @@ async def test_notices_follow_the_approval_to_its_end(
 ) -> None:
     (rules_dir / "r.yaml").write_text(gated(target))
     clock = FakeClock()
-    client = await _client(make_client, target, notify=True, clock=clock,
-                           public_url="https://responder.example")  # fmt: skip
+    client = await _client(
+        make_client, target, notify=True, clock=clock, public_url="https://responder.example"
+    )
     api = OperatorApi.in_process(client, ALICE)
 
     await _post(client, "n1", clock=clock)  # approved
     approved = await api.pending_approval()
-    await client.post(f"/v1/approvals/{approved['approval_id']}/approve",
-                      json={"comment": "go"}, headers=ALICE)  # fmt: skip
+    await client.post(
+        f"/v1/approvals/{approved['approval_id']}/approve", json={"comment": "go"}, headers=ALICE
+    )
     await api.run_reaches(approved["run_id"], "succeeded")
 
     await _post(client, "n2", clock=clock)  # rejected
@@ -260,8 +268,11 @@ async def test_notices_follow_the_approval_to_its_end(
     clock.advance(timedelta(minutes=10, seconds=1))
 
     async def followed() -> dict[str, dict[str, Any]] | None:
-        ends = {n["approval"]["approval_id"]: n for n in _notices(target)
-                if n["type"] != "approval_requested"}  # fmt: skip
+        ends = {
+            n["approval"]["approval_id"]: n
+            for n in _notices(target)
+            if n["type"] != "approval_requested"
+        }
         wanted = [a["approval_id"] for a in (approved, rejected, cancelled, expired)]
         return ends if all(w in ends for w in wanted) else None
 
