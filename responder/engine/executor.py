@@ -30,6 +30,7 @@ from responder.models.alerts import Alert
 from responder.models.plans import ActionClass, Plan, PlannedStep
 from responder.models.runs import (
     TERMINAL_STEP_STATES,
+    AuditEvent,
     AuditKind,
     RunRecord,
     RunState,
@@ -222,14 +223,26 @@ class Executor:
         )
         return done
 
-    async def finish_without(self, run: RunRecord, reason: SkipReason) -> RunRecord:
-        """End a run whose remaining steps cannot run (rule gone, plan invalid)."""
+    async def skip_run(
+        self, run: RunRecord, reason: SkipReason, detail: str, *before: AuditEvent
+    ) -> RunRecord:
+        """End `run` skipped as a whole: the one transition for a run the gate refused (at
+        intake or when a `for:` delay ends) or a resume or takeover found blocked (rule gone,
+        plan invalid). Its open steps are skipped with `reason`; the `run_skipped` audit event
+        carries `reason` and `detail`, saved with the run and `before` (events not yet
+        stored); each step skipped here and the run are counted."""
         now = self._clock.now()
-        run = move_run(skip_open_steps(run, now, reason.value), RunState.SKIPPED, now, reason.value)
-        skipped = self._recorder.event(AuditKind.RUN_SKIPPED, run, reason=reason.value)
-        await self._recorder.save(run, skipped)
-        self._recorder.run_finished(run)
-        return run
+        ended = skip_open_steps(run, now, reason.value)
+        ended = move_run(ended, RunState.SKIPPED, now, reason.value)
+        skipped = self._recorder.event(
+            AuditKind.RUN_SKIPPED, ended, reason=reason.value, details={"detail": detail}
+        )
+        await self._recorder.save(ended, *before, skipped)
+        self._recorder.steps_skipped(
+            step for was, step in zip(run.steps, ended.steps, strict=True) if step != was
+        )
+        self._recorder.run_finished(ended)
+        return ended
 
     async def _attempts(
         self, run: RunRecord, planned: PlannedStep, params: dict[str, Any]

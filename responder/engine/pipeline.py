@@ -12,7 +12,7 @@ import structlog
 from responder.actions.catalog import PolicyCatalog
 from responder.core.planning import PlanError, dedup_key, plan_rule
 from responder.core.resumes import may_contain
-from responder.core.transitions import cancel_open_steps, move_run, skip_open_steps
+from responder.core.transitions import cancel_open_steps, move_run
 from responder.engine.executor import Executor
 from responder.engine.gating import Gate, GateDecision, Verdict
 from responder.engine.recording import RunRecorder
@@ -23,7 +23,6 @@ from responder.models.alerts import Alert, AlertStatus
 from responder.models.plans import Plan
 from responder.models.rules import LoadedRule
 from responder.models.runs import (
-    AuditEvent,
     AuditKind,
     RunRecord,
     RunState,
@@ -172,7 +171,7 @@ class Pipeline:
                 self._dry_run or rule.dry_run,
                 [(s.id, s.action) for s in rule.steps],
             )
-            await self._skip(run, SkipReason.PLAN_INVALID, str(exc))
+            await self._executor.skip_run(run, SkipReason.PLAN_INVALID, str(exc))
             return
         # without coordination (claimed is a degraded decision) containment stays blocked
         decision = claimed if claimed is not None else await self._gate.admit(plan, alert, now)
@@ -186,7 +185,7 @@ class Pipeline:
         # each outcome is one store call: the run with its audit trail so far
         if decision.verdict is Verdict.SKIP:
             reason = decision.reason or SkipReason.NOT_ALLOWED
-            await self._skip(run, reason, decision.detail, matched)
+            await self._executor.skip_run(run, reason, decision.detail, matched)
         elif decision.verdict is Verdict.DELAY and decision.until is not None:
             until = {"until": decision.until.isoformat()}
             delayed = self._recorder.event(AuditKind.RUN_DELAYED, run, details=until)
@@ -216,21 +215,6 @@ class Pipeline:
     async def execute_claimed(self, claimed: Claimed) -> None:
         """Run a run claimed by `fire_due`."""
         await self._resumer.execute(claimed)
-
-    async def _skip(
-        self, run: RunRecord, reason: SkipReason, detail: str, *before: AuditEvent
-    ) -> None:
-        """End `run` skipped; `before` are audit events not yet stored (saved with it)."""
-        now = self._clock.now()
-        run = skip_open_steps(run, now, reason.value)
-        run = move_run(run, RunState.SKIPPED, now, reason.value)
-        skipped = self._recorder.event(
-            AuditKind.RUN_SKIPPED, run, reason=reason.value, details={"detail": detail}
-        )
-        await self._recorder.save(run, *before, skipped)
-        for step in run.steps:
-            self._metrics.steps.labels(step.action, "skipped", reason.value).inc()
-        self._recorder.run_finished(run)
 
     def _new_run(
         self,

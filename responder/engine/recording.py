@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TypedDict, Unpack
 
 import structlog
@@ -236,6 +236,14 @@ class RunRecorder:
             dry_run=run.dry_run,
             instance=step.instance,
         )
+
+    def steps_skipped(self, steps: Iterable[StepRecord]) -> None:
+        """Count steps skipped with their whole run (`Executor.skip_run`): they have no step
+        event of their own, the run's `run_skipped` event stands for them."""
+        for step in steps:
+            self._metrics.steps.labels(
+                action=step.action, outcome=StepState.SKIPPED.value, reason=step.reason or ""
+            ).inc()
 
     def run_finished(self, run: RunRecord) -> None:
         """Count a run that reached its final state."""

@@ -163,15 +163,14 @@ class Resumer:
                 reason=blocked.reason.value,
                 detail=blocked.detail,
             )
-            await self._executor.finish_without(running, blocked.reason)
+            await self._executor.skip_run(running, blocked.reason, blocked.detail)
             return None
         block: SkipReason | None = None
         if approval is None:  # a `for:` delay ended: the guards were not applied yet
             decision = await self._gate.guards(plan, self._clock.now())
             if decision.verdict is Verdict.SKIP:
-                await self._executor.finish_without(
-                    running, decision.reason or SkipReason.NOT_ALLOWED
-                )
+                reason = decision.reason or SkipReason.NOT_ALLOWED
+                await self._executor.skip_run(running, reason, decision.detail)
                 return None
             block = decision.blocked
         if not may_contain(loaded, alert):
@@ -263,7 +262,7 @@ class Resumer:
                 reason=blocked.reason.value,
                 detail=blocked.detail,
             )
-            await self._executor.finish_without(taken, blocked.reason)
+            await self._executor.skip_run(taken, blocked.reason, blocked.detail)
             return None
         return Claimed(taken, plan, alert, block)
 
