@@ -143,18 +143,34 @@ async def test_a_stale_approval_never_runs_and_a_new_one_is_asked(
     assert 'responder_approvals_total{event="stale",reason=""} 1.0' in metrics
 
 
-async def test_an_approved_step_of_a_disabled_rule_is_skipped(
-    make_client: AppFactory, rules_dir: Path, target: Target
-) -> None:
+async def _approve_after_rewrite(
+    make_client: AppFactory,
+    rules_dir: Path,
+    target: Target,
+    fingerprint: str,
+    rewritten: str,
+    marker: str,
+) -> dict[str, Any]:
+    """Park a gated step, rewrite the rule file while it waits, approve it: the run once
+    skipped."""
     (rules_dir / "r.yaml").write_text(gated(target))
     client = await _client(make_client, target)
     api = OperatorApi.in_process(client, ALICE)
-    await _post(client, "d1")
+    await _post(client, fingerprint)
     approval = await api.pending_approval()
-    await _rewrite(client, rules_dir, gated(target, enabled=False), "'enabled': False")
+    await _rewrite(client, rules_dir, rewritten, marker)
     approved = await client.post(f"/v1/approvals/{approval['approval_id']}/approve", headers=ALICE)
     assert approved.status == 200
-    run = await api.run_reaches(approval["run_id"], "skipped")
+    return await api.run_reaches(approval["run_id"], "skipped")
+
+
+async def test_an_approved_step_of_a_disabled_rule_is_skipped(
+    make_client: AppFactory, rules_dir: Path, target: Target
+) -> None:
+    disabled = gated(target, enabled=False)
+    run = await _approve_after_rewrite(
+        make_client, rules_dir, target, "d1", disabled, "'enabled': False"
+    )
     assert run["reason"] == "rule_disabled"
     assert run["steps"][1]["state"] == "skipped"
     assert run["steps"][1]["reason"] == "rule_disabled"
@@ -166,17 +182,8 @@ async def test_an_approved_step_of_a_disabled_rule_is_skipped(
 async def test_a_removed_rule_skips_the_approved_step_too(
     make_client: AppFactory, rules_dir: Path, target: Target
 ) -> None:
-    (rules_dir / "r.yaml").write_text(gated(target))
-    client = await _client(make_client, target)
-    api = OperatorApi.in_process(client, ALICE)
-    await _post(client, "g1")
-    approval = await api.pending_approval()
     other = gated(target).replace("id: gated", "id: other")
-    await _rewrite(client, rules_dir, other, "'id': 'other'")
-    assert (
-        await client.post(f"/v1/approvals/{approval['approval_id']}/approve", headers=ALICE)
-    ).status == 200
-    run = await api.run_reaches(approval["run_id"], "skipped")
+    run = await _approve_after_rewrite(make_client, rules_dir, target, "g1", other, "'id': 'other'")
     assert run["reason"] == "rule_disabled"
     assert target.hits("/act") == 0
 
@@ -184,17 +191,8 @@ async def test_a_removed_rule_skips_the_approved_step_too(
 async def test_a_changed_step_list_makes_the_plan_invalid_for_the_waiting_run(
     make_client: AppFactory, rules_dir: Path, target: Target
 ) -> None:
-    (rules_dir / "r.yaml").write_text(gated(target))
-    client = await _client(make_client, target)
-    api = OperatorApi.in_process(client, ALICE)
-    await _post(client, "p1")
-    approval = await api.pending_approval()
     renamed = gated(target).replace("id: act", "id: act2")
-    await _rewrite(client, rules_dir, renamed, "act2")
-    assert (
-        await client.post(f"/v1/approvals/{approval['approval_id']}/approve", headers=ALICE)
-    ).status == 200
-    run = await api.run_reaches(approval["run_id"], "skipped")
+    run = await _approve_after_rewrite(make_client, rules_dir, target, "p1", renamed, "act2")
     assert run["reason"] == "plan_invalid"
     assert target.hits("/act") == 0
 
