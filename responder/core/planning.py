@@ -12,6 +12,7 @@ from responder.errors import ResponderError
 from responder.models.alerts import Alert
 from responder.models.plans import ActionClass, Plan, PlannedStep
 from responder.models.rules import LoadedRule, StepSpec
+from responder.models.runs import TERMINAL_STEP_STATES, RunRecord, StepRecord, StepState
 
 
 class ActionCatalog(Protocol):
@@ -154,3 +155,28 @@ def step_view(
         "summary": summary,
         "output": dict(output),
     }
+
+
+def finished_step_view(step: StepRecord) -> dict[str, Any]:
+    """How a recorded step looks to later templates (`steps.<id>`)."""
+    return step_view(
+        step.state.value, step.state is StepState.SUCCEEDED, step.error or "", step.output or {}
+    )
+
+
+def params_now(
+    run: RunRecord, planned: PlannedStep, alert: Alert, catalog: ActionCatalog
+) -> dict[str, Any]:
+    """The params `planned` runs with now: as planned, or, when its `with:` reads earlier
+    steps, rendered over the run's finished steps (as the executor renders it)."""
+    if planned.params is not None:
+        return planned.params
+    done = {s.step_id: finished_step_view(s) for s in run.steps if s.state in TERMINAL_STEP_STATES}
+    return render_step_params(
+        run.rule_id,
+        planned.step_id,
+        planned.action,
+        planned.template,
+        build_context(alert, done),
+        catalog,
+    )

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from responder.actions.base import ActionContext, StepResult
 from responder.actions.catalog import PolicyCatalog
-from responder.core.planning import PlanError, render_step_params, step_view
+from responder.core.planning import PlanError, finished_step_view, params_now, render_step_params
 from responder.core.redaction import redact, truncate
 from responder.core.takeovers import VERIFIED_NOTE, Observation, Settlement, settlement
 from responder.core.templating import build_context, evaluate_condition
@@ -98,7 +98,7 @@ class Executor:
         for planned in plan.steps:
             step = run.step(planned.step_id)
             if step.state in TERMINAL_STEP_STATES:
-                results[step.step_id] = _view(step)
+                results[step.step_id] = finished_step_view(step)
                 failed = failed or (
                     step.state is StepState.FAILED and not planned.continue_on_failure
                 )
@@ -117,7 +117,7 @@ class Executor:
                 if self.on_park is not None:
                     await self.on_park(run, planned, step.params, step.reason or "rule")
                 return run
-            results[step.step_id] = _view(step)
+            results[step.step_id] = finished_step_view(step)
             failed = failed or (step.state is StepState.FAILED and not planned.continue_on_failure)
         tolerated = {p.step_id for p in plan.steps if p.continue_on_failure}
         run = move_run(run, final_state(run, tolerated), self._clock.now())
@@ -342,23 +342,13 @@ class Executor:
         error = ""
         if spec.observe is not None and planned is not None:
             try:
-                params = planned.params
-                if params is None:  # reads earlier steps: rendered as `_one` renders it
-                    if alert is None:
-                        raise PlanError(
-                            run.rule_id, step_id, "the alert is gone: params not renderable"
-                        )
-                    done = {
-                        s.step_id: _view(s) for s in run.steps if s.state in TERMINAL_STEP_STATES
-                    }
-                    params = render_step_params(
-                        run.rule_id,
-                        planned.step_id,
-                        planned.action,
-                        planned.template,
-                        build_context(alert, done),
-                        self._catalog,
+                if planned.params is None and alert is None:
+                    raise PlanError(
+                        run.rule_id, step_id, "the alert is gone: params not renderable"
                     )
+                params = planned.params
+                if params is None and alert is not None:
+                    params = params_now(run, planned, alert, self._catalog)
                 model = spec.params_model.model_validate(params)
                 context = self._contexts(run.run_id, run.rule_id, step_id)
                 async with asyncio.timeout(planned.timeout.total_seconds()):
@@ -426,9 +416,3 @@ def _filled(described: dict[str, Any], values: dict[str, Any] | None) -> dict[st
         else:
             filled[key] = value
     return filled
-
-
-def _view(step: StepRecord) -> dict[str, Any]:
-    return step_view(
-        step.state.value, step.state is StepState.SUCCEEDED, step.error or "", step.output or {}
-    )

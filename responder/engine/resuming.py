@@ -29,7 +29,7 @@ from typing import Any
 import structlog
 
 from responder.actions.catalog import PolicyCatalog
-from responder.core.planning import PlanError, plan_rule, render_step_params, step_view
+from responder.core.planning import PlanError, params_now, plan_rule
 from responder.core.redaction import redact
 from responder.core.resumes import (
     Blocked,
@@ -40,7 +40,6 @@ from responder.core.resumes import (
     resume_block,
 )
 from responder.core.takeovers import Treatment, interrupted, treatments
-from responder.core.templating import build_context
 from responder.core.transitions import move_run, move_step, replace_step
 from responder.engine.executor import Executor
 from responder.engine.gating import Gate, Verdict
@@ -49,8 +48,8 @@ from responder.engine.rulebook import RuleBook
 from responder.models.alerts import Alert
 from responder.models.approvals import Approval, ApprovalState
 from responder.models.plans import Plan, PlannedStep
+from responder.models.rules import LoadedRule
 from responder.models.runs import (
-    TERMINAL_STEP_STATES,
     AuditKind,
     RunRecord,
     RunState,
@@ -130,17 +129,7 @@ class Resumer:
         approved = approval is not None and approval.state is ApprovalState.APPROVED
         if approval is not None and not approved:
             run = _skip_refused(run, approval, now)
-        stored = await self._alert_log.get_alert(run.alert_id)
-        alert = stored.alert if stored is not None else None
-        loaded = self._rulebook.current.rule(run.rule_id)
-        blocked = resume_block(run.rule_id, loaded, alert)
-        plan: Plan | None = None
-        if blocked is None and loaded is not None and alert is not None:
-            try:
-                plan = plan_rule(loaded, alert, self._catalog, global_dry_run=self._dry_run)
-                blocked = plan_mismatch(run, plan)
-            except PlanError as exc:
-                blocked = Blocked(SkipReason.PLAN_INVALID, str(exc))
+        loaded, alert, plan, blocked = await self._recheck(run)
         if blocked is None and approved and approval is not None and plan is not None:
             assert alert is not None
             try:
@@ -155,15 +144,7 @@ class Resumer:
         if not await self._run_store.replace_run_if(running, parked):
             return None  # another replica resumed it, or a resolution cancelled it meanwhile
         if blocked is not None or plan is None or loaded is None or alert is None:
-            blocked = blocked or Blocked(SkipReason.PLAN_INVALID, "no plan")
-            log.info(
-                "resume_blocked",
-                run_id=run.run_id,
-                rule=run.rule_id,
-                reason=blocked.reason.value,
-                detail=blocked.detail,
-            )
-            await self._executor.skip_run(running, blocked.reason, blocked.detail)
+            await self._skip_blocked(running, blocked, "resume_blocked")
             return None
         block: SkipReason | None = None
         if approval is None:  # a `for:` delay ended: the guards were not applied yet
@@ -192,17 +173,7 @@ class Resumer:
         if found not in (RunState.RUNNING, RunState.PENDING):
             return None
         previous = run.owner
-        stored = await self._alert_log.get_alert(run.alert_id)
-        alert = stored.alert if stored is not None else None
-        loaded = self._rulebook.current.rule(run.rule_id)
-        blocked = resume_block(run.rule_id, loaded, alert)
-        plan: Plan | None = None
-        if blocked is None and loaded is not None and alert is not None:
-            try:
-                plan = plan_rule(loaded, alert, self._catalog, global_dry_run=self._dry_run)
-                blocked = plan_mismatch(run, plan)
-            except PlanError as exc:
-                blocked = Blocked(SkipReason.PLAN_INVALID, str(exc))
+        loaded, alert, plan, blocked = await self._recheck(run)
         planned = {p.step_id: p for p in plan.steps} if plan is not None and blocked is None else {}
         classes = {
             s.step_id: planned[s.step_id].action_class
@@ -254,15 +225,7 @@ class Resumer:
                     taken, planned.get(step_id), step_id, alert, block
                 )
         if blocked is not None or plan is None or alert is None:
-            blocked = blocked or Blocked(SkipReason.PLAN_INVALID, "no plan")
-            log.info(
-                "takeover_blocked",
-                run_id=run.run_id,
-                rule=run.rule_id,
-                reason=blocked.reason.value,
-                detail=blocked.detail,
-            )
-            await self._executor.skip_run(taken, blocked.reason, blocked.detail)
+            await self._skip_blocked(taken, blocked, "takeover_blocked")
             return None
         return Claimed(taken, plan, alert, block)
 
@@ -276,28 +239,42 @@ class Resumer:
             approved=claimed.approved,
         )
 
+    async def _skip_blocked(self, run: RunRecord, blocked: Blocked | None, event: str) -> None:
+        """End a claimed run that may not go on, with why (logged and audited)."""
+        blocked = blocked or Blocked(SkipReason.PLAN_INVALID, "no plan")
+        log.info(
+            event,
+            run_id=run.run_id,
+            rule=run.rule_id,
+            reason=blocked.reason.value,
+            detail=blocked.detail,
+        )
+        await self._executor.skip_run(run, blocked.reason, blocked.detail)
+
+    async def _recheck(
+        self, run: RunRecord
+    ) -> tuple[LoadedRule | None, Alert | None, Plan | None, Blocked | None]:
+        """What every resume checks first: the rule (exists, enabled), the run's alert, and the
+        plan re-made for it (valid, still the run's steps). `blocked` says why not."""
+        stored = await self._alert_log.get_alert(run.alert_id)
+        alert = stored.alert if stored is not None else None
+        loaded = self._rulebook.current.rule(run.rule_id)
+        blocked = resume_block(run.rule_id, loaded, alert)
+        plan: Plan | None = None
+        if blocked is None and loaded is not None and alert is not None:
+            try:
+                plan = plan_rule(loaded, alert, self._catalog, global_dry_run=self._dry_run)
+                blocked = plan_mismatch(run, plan)
+            except PlanError as exc:
+                blocked = Blocked(SkipReason.PLAN_INVALID, str(exc))
+        return loaded, alert, plan, blocked
+
     def _staleness(
         self, run: RunRecord, plan: Plan, alert: Alert, approval: Approval
     ) -> Stale | None:
         """The approved step as it would run now, compared with what the approver saw."""
         planned = next(p for p in plan.steps if p.step_id == approval.step_id)
-        params = planned.params
-        if params is None:  # reads earlier steps: rendered as the executor renders it
-            results = {
-                s.step_id: step_view(
-                    s.state.value, s.state is StepState.SUCCEEDED, s.error or "", s.output or {}
-                )
-                for s in run.steps
-                if s.state in TERMINAL_STEP_STATES
-            }
-            params = render_step_params(
-                run.rule_id,
-                planned.step_id,
-                planned.action,
-                planned.template,
-                build_context(alert, results),
-                self._catalog,
-            )
+        params = params_now(run, planned, alert, self._catalog)
         shown = redact(self._catalog.describe(planned.action, params))
         staleness = approval_staleness(approval.action, approval.params, planned.action, shown)
         if staleness is None:
